@@ -1,0 +1,177 @@
+"""The `rag` command line: ingest, stats, and (as they land) search, ask, eval, serve.
+
+Exit codes: 0 success; 1 some inputs failed (the rest was stored); 2 a usage or fatal error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from rag.errors import RagError
+from rag.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from a corpus of scientific papers.")
+out = Console()
+err = Console(stderr=True)
+
+CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection name (default: RAG_COLLECTION or 'papers').")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help="Settings preset: default, fast, quality.")]
+
+
+def _settings(preset: str | None) -> Settings:
+    return Settings.preset(preset) if preset else Settings()
+
+
+def _fail(exc: RagError) -> None:
+    err.print(f"[bold red]error:[/] {exc}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders: PDF, .txt, .md, .jsonl/.json records.")],
+    collection: CollectionOpt = None,
+    preset: PresetOpt = None,
+    as_json: JsonOpt = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Read, chunk, embed and store papers. Re-running adds only what is new or changed."""
+    from rag.store import Store
+
+    try:
+        report = Store(_settings(preset)).ingest(paths, collection=collection, progress=progress)
+    except RagError as exc:
+        _fail(exc)
+    if as_json:
+        print(report.model_dump_json(indent=2))
+    else:
+        table = Table(title=f"Ingest into {report.collection!r}", show_header=False)
+        for label, value in [
+            ("files", report.files),
+            ("papers added", report.papers_added),
+            ("papers updated", report.papers_updated),
+            ("papers unchanged", report.papers_unchanged),
+            ("chunks written", report.chunks_added),
+            ("stale chunks removed", report.chunks_removed),
+            ("tokens embedded", f"{report.tokens_embedded:,}"),
+            ("skipped", len(report.skipped)),
+            ("failed", len(report.failed)),
+            ("seconds", f"{report.seconds:.1f}"),
+        ]:
+            table.add_row(label, str(value))
+        err.print(table)
+        for item in report.skipped[:20]:
+            err.print(f"[yellow]skipped[/] {item.source}: {item.reason}")
+        for item in report.failed[:50]:
+            err.print(f"[red]failed[/] {item.source}: [bold]{item.error}[/] {item.reason}")
+        if len(report.failed) > 50:
+            err.print(f"... and {len(report.failed) - 50} more failures (use --json for all)")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def stats(
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List collections with their paper and chunk counts."""
+    from rag.store import Store
+
+    try:
+        store = Store(Settings())
+        rows = store.stats(collection)
+    except RagError as exc:
+        _fail(exc)
+    if as_json:
+        print(json.dumps({"location": store.location, "collections": [r.model_dump() for r in rows]}, indent=2))
+        return
+    table = Table(title=f"Collections in {store.location}")
+    for col in ("collection", "papers", "chunks", "embedder"):
+        table.add_column(col, justify="right" if col in {"papers", "chunks"} else "left")
+    for r in rows:
+        table.add_row(r.name, f"{r.papers:,}", f"{r.chunks:,}", r.embedder)
+    out.print(table if rows else "No collections yet: `rag ingest PATH` creates one.")
+
+
+@app.command()
+def delete(
+    doc_ids: Annotated[list[str] | None, typer.Argument(help="Papers to remove; none with --all removes the collection.")] = None,
+    collection: CollectionOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="Delete the whole collection.")] = False,
+) -> None:
+    """Remove papers from a collection, or the collection itself."""
+    from rag.store import Store
+
+    try:
+        store = Store(Settings())
+        name = collection or store.settings.collection
+        if all_:
+            store.delete_collection(name)
+            err.print(f"Deleted collection {name!r}.")
+        elif doc_ids:
+            removed = store.delete_papers(doc_ids, name)
+            err.print(f"Removed {removed} chunks of {len(doc_ids)} paper(s) from {name!r}.")
+        else:
+            err.print("Nothing to delete: give DOC_IDs or --all.")
+            raise typer.Exit(2)
+    except RagError as exc:
+        _fail(exc)
+
+
+DEMO_QUESTION = "Can vitamin D reverse osteoporosis?"
+
+
+@app.command()
+def demo(
+    question: Annotated[str, typer.Option(help="Question to answer.")] = DEMO_QUESTION,
+    collection: Annotated[str, typer.Option("--collection", "-c", help="Collection for the demo corpus.")] = "demo",
+) -> None:
+    """Ingest SciFact + PubMedQA (local copies, or verified downloads) and show what is stored."""
+    from rag.datasets import corpus_path
+    from rag.store import Store
+
+    try:
+        store = Store(Settings())
+        corpora = [corpus_path(name, store.settings.cache_dir / "datasets") for name in ("scifact", "pubmedqa")]
+        err.print(f"[bold]Corpora:[/] {', '.join(str(c) for c in corpora)}")
+        err.print(f"[bold]Store:[/] {store.location} (collection {collection!r})")
+        report = store.ingest(corpora, collection=collection, progress=True)
+        err.print(
+            f"Ingested {report.papers_added:,} new papers ({report.chunks_added:,} chunks, "
+            f"{report.papers_unchanged:,} already stored) in {report.seconds:.1f} s; {len(report.failed)} failed."
+        )
+        stats = store.stats(collection)[0]
+        col = store.collection(collection)
+        vector = store.embedder_for(col).embed([question])
+        hits = col.query(query_embeddings=vector, n_results=5, include=["documents", "metadatas", "distances"])
+    except RagError as exc:
+        _fail(exc)
+    out.print(f"\n[bold]{stats.name}[/]: {stats.papers:,} papers, {stats.chunks:,} chunks ({stats.embedder})")
+    out.print(f"\n[bold]Closest stored chunks to:[/] {question}")
+    for rank, (doc, meta, dist) in enumerate(
+        zip(hits["documents"][0], hits["metadatas"][0], hits["distances"][0], strict=True), start=1
+    ):
+        title = meta.get("title") or "(untitled)"
+        out.print(f"[bold]{rank}.[/] {meta['doc_id']} · {title} · cosine {1 - dist:.2f}")
+        out.print(f"   {doc[:240]}{'…' if len(doc) > 240 else ''}")
+
+
+def main() -> None:  # pragma: no cover - console-script entry
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: what was stored stays stored; run the same command again to resume.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,319 @@
+"""Read input files into :class:`~rag.types.Paper` objects.
+
+Supported: PDF (text layer, via pypdf), ``.txt``, ``.md``/``.markdown``, and corpus records in
+``.jsonl``/``.json`` (``{"doc_id", "title", "abstract" | "text", "year"?, "authors"?, "doi"?, "meta"?}``).
+Directories are walked recursively. Each bad input becomes a typed :class:`~rag.errors.InputError`
+naming it; the rest is still read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rag.errors import (
+    CorruptFileError,
+    EmptyInputError,
+    InputError,
+    RecordError,
+    TextEncodingError,
+    UnsupportedFormatError,
+)
+from rag.types import Paper, PaperSection
+
+TEXT_SUFFIXES = {".txt", ".text"}
+MARKDOWN_SUFFIXES = {".md", ".markdown"}
+RECORD_SUFFIXES = {".jsonl", ".json", ".ndjson"}
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | RECORD_SUFFIXES | PDF_SUFFIXES
+
+_DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+[^\s\"<>.,;])", re.IGNORECASE)
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+ReadResult = Paper | InputError
+
+
+def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputError]]:
+    """Expand directories (recursively, skipping hidden entries) into supported files, in a stable order."""
+    files: list[Path] = []
+    errors: list[InputError] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                rel = child.relative_to(path)
+                if child.is_file() and not any(part.startswith(".") for part in rel.parts):
+                    if child.suffix.lower() in SUPPORTED_SUFFIXES:
+                        files.append(child)
+        elif path.is_file():
+            if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                files.append(path)
+            else:
+                supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
+                errors.append(UnsupportedFormatError(path, f"unsupported file type {path.suffix or '(none)'!r}; supported: {supported}"))
+        else:
+            errors.append(InputError(path, "no such file or directory"))
+    return files, errors
+
+
+def read_path(path: Path, encoding: str = "utf-8") -> Iterator[ReadResult]:
+    """Yield the papers in one file, or the errors that stop them being read.
+
+    A record file yields one result per record, so one bad line does not lose the others.
+    """
+    suffix = path.suffix.lower()
+    try:
+        if suffix in RECORD_SUFFIXES:
+            yield from _read_records(path)
+        elif suffix in PDF_SUFFIXES:
+            yield _read_pdf(path)
+        elif suffix in MARKDOWN_SUFFIXES:
+            yield _read_markdown(path, encoding)
+        elif suffix in TEXT_SUFFIXES:
+            yield _read_text(path, encoding)
+        else:
+            yield UnsupportedFormatError(path, f"unsupported file type {suffix!r}")
+    except InputError as exc:
+        yield exc
+    except OSError as exc:
+        yield InputError(path, f"cannot read file: {exc.strerror or exc}")
+
+
+def file_doc_id(path: Path) -> str:
+    """A stable id for a paper read from a file: its name plus a hash of its absolute path,
+    so editing the file replaces the same paper while two files of one name stay distinct."""
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem)[:60].strip("-") or "file"
+    return f"file:{stem}-{digest}"
+
+
+def _decode(path: Path, data: bytes, encoding: str) -> str:
+    if not data.strip():
+        raise EmptyInputError(path, "file is empty")
+    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            encoding = codec
+            break
+    else:
+        if b"\x00" in data[:8192]:
+            raise CorruptFileError(path, "binary file (contains NUL bytes), not text")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise TextEncodingError(
+            path,
+            f"not valid {encoding} (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "convert it to UTF-8 or set RAG_INGEST__ENCODING",
+        ) from None
+    except LookupError:
+        raise TextEncodingError(path, f"unknown encoding {encoding!r}") from None
+    if not text.strip():
+        raise EmptyInputError(path, "file has no text")
+    return text
+
+
+def _clean(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    text = re.sub(r"[ \t\f\v]+", " ", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _find_doi(text: str) -> str | None:
+    match = _DOI.search(text)
+    return match.group(1) if match else None
+
+
+def _read_text(path: Path, encoding: str) -> Paper:
+    text = _clean(_decode(path, path.read_bytes(), encoding))
+    first = text.split("\n", 1)[0].strip()
+    title = first if 0 < len(first) <= 200 and not first.endswith(".") else path.stem
+    return Paper(
+        doc_id=file_doc_id(path),
+        title=title,
+        sections=[PaperSection(text=text)],
+        doi=_find_doi(text),
+        source=str(path),
+    )
+
+
+def _read_markdown(path: Path, encoding: str) -> Paper:
+    text = _decode(path, path.read_bytes(), encoding)
+    title = ""
+    sections: list[PaperSection] = []
+    heading, lines = "", []  # type: ignore[var-annotated]
+
+    def flush() -> None:
+        body = _clean("\n".join(lines))
+        if body:
+            sections.append(PaperSection(title=heading, text=body))
+
+    for line in text.splitlines():
+        match = _MD_HEADING.match(line)
+        if match:
+            if not title and len(match.group(1)) == 1:
+                title = match.group(2)
+                continue
+            flush()
+            heading, lines = match.group(2), []
+        else:
+            lines.append(line)
+    flush()
+    if not sections:
+        raise EmptyInputError(path, "markdown file has headings but no text")
+    return Paper(
+        doc_id=file_doc_id(path),
+        title=title or path.stem,
+        sections=sections,
+        doi=_find_doi(text),
+        source=str(path),
+    )
+
+
+def _read_pdf(path: Path) -> Paper:
+    from pypdf import PdfReader
+    from pypdf.errors import FileNotDecryptedError, PdfReadError
+
+    data = path.read_bytes()
+    if not data.strip():
+        raise EmptyInputError(path, "file is empty")
+    if not data.lstrip()[:5].startswith(b"%PDF"):
+        raise CorruptFileError(path, "not a PDF (no %PDF header)")
+    # pypdf logs recoverable damage as warnings; we report only what stops the read.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(path, strict=False)
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")  # many "protected" PDFs open with an empty user password
+            except Exception:
+                ok = 0
+            if not ok:
+                raise CorruptFileError(path, "PDF is encrypted (password protected); decrypt it first")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        info = reader.metadata or {}
+    except InputError:
+        raise
+    except FileNotDecryptedError:
+        raise CorruptFileError(path, "PDF is encrypted (password protected); decrypt it first") from None
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise CorruptFileError(path, f"corrupt PDF: {exc}") from None
+    except Exception as exc:  # pypdf raises assorted errors on damaged files
+        raise CorruptFileError(path, f"corrupt PDF: {type(exc).__name__}: {exc}") from None
+    text = _clean("\n\n".join(pages))
+    if not text:
+        raise EmptyInputError(path, "PDF has no text layer (scanned image?); run OCR first")
+    title = str(info.get("/Title") or "").strip()
+    if not title:
+        first = text.split("\n", 1)[0].strip()
+        title = first if len(first) <= 200 else path.stem
+    authors = [a.strip() for a in re.split(r";|,| and ", str(info.get("/Author") or "")) if a.strip()]
+    year = None
+    created = str(info.get("/CreationDate") or "")
+    match = re.match(r"D:(\d{4})", created)
+    if match:
+        year = int(match.group(1))
+    return Paper(
+        doc_id=file_doc_id(path),
+        title=title,
+        sections=[PaperSection(title=f"page {i + 1}", text=_clean(p)) for i, p in enumerate(pages) if p.strip()],
+        year=year,
+        authors=authors,
+        doi=_find_doi(text),
+        source=str(path),
+    )
+
+
+def _read_records(path: Path) -> Iterator[ReadResult]:
+    data = path.read_bytes()
+    text = _decode(path, data, "utf-8")
+    if path.suffix.lower() == ".json":
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield RecordError(f"{path}:{exc.lineno}", f"invalid JSON: {exc.msg}")
+            return
+        items = obj if isinstance(obj, list) else obj.get("papers", [obj]) if isinstance(obj, dict) else None
+        if not isinstance(items, list):
+            yield RecordError(path, "expected a JSON object, a list of objects, or {\"papers\": [...]}")
+            return
+        for i, item in enumerate(items):
+            yield _record_to_paper(item, f"{path}[{i}]")
+        return
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        source = f"{path}:{lineno}"
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield RecordError(source, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        yield _record_to_paper(item, source)
+
+
+def _record_to_paper(item: Any, source: str) -> ReadResult:
+    if not isinstance(item, dict):
+        return RecordError(source, f"expected a JSON object, got {type(item).__name__}")
+    doc_id = item.get("doc_id") or item.get("id") or item.get("_id")
+    if not isinstance(doc_id, (str, int)) or (isinstance(doc_id, str) and not doc_id.strip()):
+        return RecordError(source, "record has no `doc_id`")
+    doc_id = str(doc_id).strip()
+    title = item.get("title") or ""
+    body = item.get("abstract")
+    if body is None:
+        body = item.get("text")
+    if not isinstance(title, str) or not isinstance(body, (str, type(None))):
+        return RecordError(source, "`title`, `abstract` and `text` must be strings")
+    if isinstance(body, float) and math.isnan(body):
+        body = None
+    meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
+    sections = _record_sections(meta, body or "")
+    if not sections:
+        return EmptyInputError(source, f"record {doc_id!r} has no `abstract` or `text`")
+    year = item.get("year", meta.get("year"))
+    if isinstance(year, str) and year.strip().isdigit():
+        year = int(year)
+    if not isinstance(year, int) or isinstance(year, bool):
+        year = None
+    authors = item.get("authors", meta.get("authors")) or []
+    if isinstance(authors, str):
+        authors = [a.strip() for a in authors.split(";") if a.strip()]
+    authors = [a.get("name", "") if isinstance(a, dict) else str(a) for a in authors if a]
+    doi = item.get("doi") or meta.get("doi")
+    return Paper(
+        doc_id=doc_id,
+        title=_clean(title),
+        sections=sections,
+        year=year,
+        authors=[a for a in authors if a],
+        doi=str(doi) if doi else None,
+        source=source,
+        meta={k: v for k, v in meta.items() if isinstance(v, (str, int, float, bool)) and k not in {"year", "doi"}},
+    )
+
+
+def _record_sections(meta: dict[str, Any], body: str) -> list[PaperSection]:
+    # Structured abstracts (e.g. PubMed) carry labelled parts: keep the labels as section titles.
+    parts = meta.get("sections")
+    if isinstance(parts, list) and parts and all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in parts):
+        sections = [
+            PaperSection(title=_section_title(p.get("label") or p.get("title")), text=_clean(p["text"]))
+            for p in parts
+            if p["text"].strip()
+        ]
+        if sections:
+            return sections
+    body = _clean(body)
+    return [PaperSection(text=body)] if body else []
+
+
+def _section_title(label: object) -> str:
+    label = str(label or "").strip()
+    return "" if label.upper() in {"UNLABELLED", "UNLABELED", "NONE"} else label.capitalize()

@@ -1,0 +1,109 @@
+"""One settings tree for the whole pipeline.
+
+Every field can be set from the environment with the ``RAG_`` prefix; nested fields use a
+double underscore (``RAG_CHUNK__MAX_TOKENS=300``). A few common ones have short aliases:
+``RAG_HOME``, ``RAG_CHROMA_URL``, ``RAG_COLLECTION``.
+
+>>> from rag import Settings
+>>> s = Settings.preset("fast", home="/tmp/rag")
+>>> s.embed.quantize
+True
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+
+class ChunkSettings(BaseModel):
+    """How papers are cut into chunks (token counts use tiktoken)."""
+
+    encoding: str = Field("cl100k_base", description="tiktoken encoding used to count tokens.")
+    max_tokens: int = Field(200, ge=16, le=8000, description="Largest chunk, in tokens.")
+    overlap_tokens: int = Field(
+        40, ge=0, le=1000, description="At most this many tokens of trailing sentences repeat at the start of the next chunk."
+    )
+
+
+class EmbedSettings(BaseModel):
+    """Which embedder turns chunks into vectors."""
+
+    provider: Literal["local", "openai"] = Field(
+        "local", description="`local`: the bundled MiniLM ONNX model (no network). `openai`: an embeddings endpoint."
+    )
+    batch_size: int = Field(8, ge=1, le=512, description="Texts per ONNX run (sorted by length, padded to the longest).")
+    threads: int = Field(0, ge=0, le=256, description="ONNX Runtime intra-op threads; 0 means one per core.")
+    max_length: int = Field(256, ge=16, le=512, description="WordPiece tokens kept per text by the local model.")
+    quantize: bool = Field(
+        False,
+        description="Run the local model with int8 activations too (dynamic quantisation): faster, slightly different vectors.",
+    )
+    openai_model: str = Field("text-embedding-3-small", description="Model name when provider is `openai`.")
+    openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible embeddings endpoint.")
+
+
+class IngestSettings(BaseModel):
+    """How input files are read."""
+
+    encoding: str = Field("utf-8", description="Encoding of .txt/.md files (a BOM, if present, wins).")
+    group_chunks: int = Field(
+        512, ge=1, description="Chunks embedded and written per step; an interrupted ingest loses at most one step."
+    )
+
+
+class Settings(BaseSettings):
+    """All configuration. Construct directly, from the environment, or with :meth:`preset`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    home: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir("rag")),
+        description="Folder holding the embedded Chroma store, indexes beside it and caches (RAG_HOME).",
+    )
+    chroma_url: str | None = Field(
+        None, description="URL of a Chroma server, e.g. http://127.0.0.1:8000. Unset: an embedded store under `home`."
+    )
+    collection: str = Field("papers", description="Default collection name.")
+    chunk: ChunkSettings = Field(default_factory=ChunkSettings)  # type: ignore[arg-type]
+    embed: EmbedSettings = Field(default_factory=EmbedSettings)  # type: ignore[arg-type]
+    ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> Settings:
+        """Named starting points: ``default``, ``fast`` (quantised embedder), ``quality``."""
+        if name not in PRESETS:
+            raise ConfigError(f"Unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}.")
+        merged: dict[str, Any] = {}
+        for layer in (PRESETS[name], overrides):
+            for key, value in layer.items():
+                if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                    merged[key] = {**merged[key], **value}
+                else:
+                    merged[key] = value
+        return cls(**merged)
+
+    @property
+    def chroma_path(self) -> Path:
+        """Where the embedded Chroma store lives."""
+        return self.home / "chroma"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Derived files (prepared models, tokenizer data, downloads)."""
+        return self.home / "cache"
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "fast": {"embed": {"quantize": True, "batch_size": 8}},
+    "quality": {"chunk": {"max_tokens": 160, "overlap_tokens": 48}},
+}

@@ -1,0 +1,81 @@
+"""Pydantic models that cross stage boundaries (ingest → store → retrieve → draft → check → answer)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class PaperSection(BaseModel):
+    """A titled part of a paper's text (e.g. BACKGROUND, Methods)."""
+
+    title: str = Field("", description="Section heading; empty when the paper has no headings.")
+    text: str = Field(description="Section text.")
+
+
+class Paper(BaseModel):
+    """One paper as read from an input file or record."""
+
+    doc_id: str = Field(description="Stable identifier, e.g. `pubmed:123`, `s2orc:42` or `file:<name>-<hash>`.")
+    title: str = Field("", description="Paper title; may be empty.")
+    sections: list[PaperSection] = Field(description="The paper's text, in order.")
+    year: int | None = Field(None, description="Publication year when known.")
+    authors: list[str] = Field(default_factory=list, description="Author names when known.")
+    doi: str | None = Field(None, description="DOI when known.")
+    source: str = Field("", description="Where it was read from (`path` or `path:line`).")
+    meta: dict[str, object] = Field(default_factory=dict, description="Other metadata from the record.")
+
+    @property
+    def text(self) -> str:
+        """The whole text, sections joined by blank lines."""
+        return "\n\n".join(s.text for s in self.sections)
+
+
+class Chunk(BaseModel):
+    """A token-bounded piece of one paper, the unit that is embedded and retrieved."""
+
+    chunk_id: str = Field(description="Content hash: the same paper text always gives the same ids.")
+    doc_id: str = Field(description="The paper it belongs to.")
+    text: str = Field(description="The chunk's text.")
+    index: int = Field(description="Position of the chunk within the paper (0-based).")
+    n_chunks: int = Field(description="How many chunks the paper has.")
+    section: str = Field("", description="Heading of the section the chunk starts in.")
+    n_tokens: int = Field(description="Token count (tiktoken).")
+    title: str = Field("", description="Paper title.")
+    year: int | None = Field(None, description="Paper year.")
+    authors: list[str] = Field(default_factory=list, description="Paper authors.")
+    doi: str | None = Field(None, description="Paper DOI.")
+    source: str = Field("", description="Input the paper came from.")
+    paper_hash: str = Field(description="Hash of the whole paper; a changed paper gets new chunks.")
+
+
+class InputFailure(BaseModel):
+    """An input that could not be ingested, and why."""
+
+    source: str = Field(description="The file, or `file:line` for one record.")
+    error: str = Field(description="Error type, e.g. `CorruptFileError`.")
+    reason: str = Field(description="What is wrong, in plain words.")
+
+
+class IngestReport(BaseModel):
+    """What an ingest run did."""
+
+    collection: str = Field(description="Target collection.")
+    files: int = Field(0, description="Files read.")
+    papers_added: int = Field(0, description="Papers new to the collection.")
+    papers_updated: int = Field(0, description="Papers whose content changed; their old chunks were replaced.")
+    papers_unchanged: int = Field(0, description="Papers already stored with the same content (skipped).")
+    chunks_added: int = Field(0, description="Chunks embedded and written.")
+    chunks_removed: int = Field(0, description="Stale chunks of updated papers removed.")
+    tokens_embedded: int = Field(0, description="Tokens (tiktoken) in the chunks embedded.")
+    skipped: list[InputFailure] = Field(default_factory=list, description="Inputs passed over on purpose (e.g. duplicates).")
+    failed: list[InputFailure] = Field(default_factory=list, description="Inputs that could not be read, with reasons.")
+    seconds: float = Field(0.0, description="Wall-clock time.")
+
+
+class CollectionStats(BaseModel):
+    """Size of one collection."""
+
+    name: str = Field(description="Collection name.")
+    papers: int = Field(description="Distinct papers.")
+    chunks: int = Field(description="Chunks.")
+    embedder: str = Field("", description="Embedder the collection was built with.")
