@@ -19,7 +19,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check rag tests benchmarks evals
 	$(BIN)/ruff format --check rag tests benchmarks evals
-	$(BIN)/mypy rag
+	$(BIN)/mypy rag evals
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -84,7 +84,9 @@ def main() -> None:
 
     base = 0.0
     if args.baseline_sample:
-        texts = [f"{r.get('title', '')}\n{r.get('abstract') or r.get('text') or ''}" for r in records[: args.baseline_sample]]
+        texts = [
+            f"{r.get('title', '')}\n{r.get('abstract') or r.get('text') or ''}" for r in records[: args.baseline_sample]
+        ]
         base = baseline_tokens_per_second(texts)
     wp_rate = 0.0
     if base:
@@ -95,12 +97,18 @@ def main() -> None:
         wp_rate = wp / seconds
 
     print(f"\ncorpus            {args.corpus} ({len(records):,} records), preset {args.preset!r}")
-    print(f"papers            {report.papers_added:,} in {seconds:.1f} s  -> {report.papers_added / seconds:.1f} papers/s")
+    print(
+        f"papers            {report.papers_added:,} in {seconds:.1f} s  -> {report.papers_added / seconds:.1f} papers/s"
+    )
     print(f"chunks            {report.chunks_added:,}  -> {report.chunks_added / seconds:.1f} chunks/s")
-    print(f"embedded tokens   {report.tokens_embedded:,} (tiktoken) -> {report.tokens_embedded / seconds:,.0f} tokens/s end to end")
+    print(
+        f"embedded tokens   {report.tokens_embedded:,} (tiktoken) -> {report.tokens_embedded / seconds:,.0f} tokens/s end to end"
+    )
     if base:
         print(f"WordPiece rate    {wp_rate:,.0f} model tokens/s end to end (ingest, incl. reading, chunking, writing)")
-        print(f"baseline          {base:,.0f} model tokens/s (plain pass, batch 16, embedding only, {args.baseline_sample} papers)")
+        print(
+            f"baseline          {base:,.0f} model tokens/s (plain pass, batch 16, embedding only, {args.baseline_sample} papers)"
+        )
         print(f"ratio             {wp_rate / base:.2f}x the baseline's embedding-only rate")
     print(f"peak memory       {peak_mb:,.0f} MiB (max RSS)")
     print(f"failed inputs     {len(report.failed)}")

@@ -20,7 +20,14 @@ from rag.types import Chunk, Paper
 def paper_hash(paper: Paper, settings: ChunkSettings) -> str:
     """Hash of everything that decides a paper's chunks: its content and the chunking settings."""
     payload = json.dumps(
-        [paper.title, [s.model_dump() for s in paper.sections], paper.year, paper.authors, paper.doi, settings.model_dump()],
+        [
+            paper.title,
+            [s.model_dump() for s in paper.sections],
+            paper.year,
+            paper.authors,
+            paper.doi,
+            settings.model_dump(),
+        ],
         sort_keys=True,
         ensure_ascii=False,
     )

@@ -21,7 +21,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answer
 out = Console()
 err = Console(stderr=True)
 
-CollectionOpt = Annotated[str | None, typer.Option("--collection", "-c", help="Collection name (default: RAG_COLLECTION or 'papers').")]
+CollectionOpt = Annotated[
+    str | None, typer.Option("--collection", "-c", help="Collection name (default: RAG_COLLECTION or 'papers').")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help="Settings preset: default, fast, quality.")]
 
@@ -104,7 +106,9 @@ def stats(
 
 @app.command()
 def delete(
-    doc_ids: Annotated[list[str] | None, typer.Argument(help="Papers to remove; none with --all removes the collection.")] = None,
+    doc_ids: Annotated[
+        list[str] | None, typer.Argument(help="Papers to remove; none with --all removes the collection.")
+    ] = None,
     collection: CollectionOpt = None,
     all_: Annotated[bool, typer.Option("--all", help="Delete the whole collection.")] = False,
 ) -> None:
@@ -125,6 +129,80 @@ def delete(
             raise typer.Exit(2)
     except RagError as exc:
         _fail(exc)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    k: Annotated[int, typer.Option("--k", "-k", help="Evidence chunks to return.")] = 10,
+    collection: CollectionOpt = None,
+    year_min: Annotated[int | None, typer.Option(help="Earliest publication year.")] = None,
+    year_max: Annotated[int | None, typer.Option(help="Latest publication year.")] = None,
+    doc_id: Annotated[list[str] | None, typer.Option("--doc-id", help="Only these papers (repeatable).")] = None,
+    system: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
+    as_json: JsonOpt = False,
+) -> None:
+    """Ranked evidence for a query (hybrid dense + BM25 by default)."""
+    from rag.retrieve import Retriever
+    from rag.types import Filters
+
+    if system not in ("hybrid", "bm25", "dense"):
+        err.print(f"[bold red]error:[/] unknown system {system!r}; choose hybrid, bm25 or dense")
+        raise typer.Exit(2)
+    try:
+        filters = Filters(year_min=year_min, year_max=year_max, doc_ids=doc_id)
+        hits = Retriever(Settings(), collection=collection).search(query, k=k, filters=filters, system=system)  # type: ignore[arg-type]
+    except RagError as exc:
+        _fail(exc)
+    if as_json:
+        rows = [
+            {
+                "rank": e.rank,
+                "doc_id": e.chunk.doc_id,
+                "chunk_id": e.chunk.chunk_id,
+                "score": round(e.score, 6),
+                "dense_score": e.dense_score,
+                "bm25_score": e.bm25_score,
+                "title": e.chunk.title,
+                "year": e.chunk.year,
+                "text": e.chunk.text,
+            }
+            for e in hits
+        ]
+        print(json.dumps({"query": query, "system": system, "hits": rows}, indent=2, ensure_ascii=False))
+        return
+    if not hits:
+        out.print("No evidence found.")
+    for e in hits:
+        scores = " ".join(
+            f"{name} {value:.3f}"
+            for name, value in (("dense", e.dense_score), ("bm25", e.bm25_score))
+            if value is not None
+        )
+        out.print(
+            f"[bold]{e.rank}.[/] {e.chunk.doc_id} · {e.chunk.title or '(untitled)'} · score {e.score:.3f} ({scores})"
+        )
+        out.print(f"   {e.chunk.text[:300]}{'…' if len(e.chunk.text) > 300 else ''}")
+
+
+@app.command(name="eval")
+def eval_(
+    corpus: Annotated[list[Path], typer.Option("--corpus", help="Corpus file(s) to ingest (repeatable).")],
+    questions: Annotated[Path, typer.Option("--questions", help="Questions JSONL (shared format).")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output folder (the store is kept there and reused).")],
+    what: Annotated[str, typer.Option("--what", help="Comma-separated parts: retrieval.")] = "retrieval",
+    limit: Annotated[int | None, typer.Option("--limit", help="Evaluate a seeded sample of N questions.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Sampling / bootstrap seed.")] = 0,
+) -> None:
+    """Evaluate against gold questions; writes OUT/report.json and OUT/report.md."""
+    from evals.run import run_eval
+
+    try:
+        report = run_eval(corpus, questions, out_dir, [w.strip() for w in what.split(",") if w.strip()], limit, seed)
+    except RagError as exc:
+        _fail(exc)
+    out.print((out_dir / "report.md").read_text())
+    out.print(f"[dim]wrote {out_dir / 'report.json'} ({report['meta']['seconds']} s)[/]")
 
 
 DEMO_QUESTION = "Can vitamin D reverse osteoporosis?"

@@ -45,9 +45,7 @@ def git_blob_sha1(data: bytes) -> str:
 def _pubmedqa(data: bytes) -> Iterator[dict[str, Any]]:
     records = json.loads(data)
     for pmid, rec in records.items():
-        sections = [
-            {"label": label, "text": text} for label, text in zip(rec["LABELS"], rec["CONTEXTS"], strict=True)
-        ]
+        sections = [{"label": label, "text": text} for label, text in zip(rec["LABELS"], rec["CONTEXTS"], strict=True)]
         abstract = "\n\n".join(
             s["text"] if s["label"] == "UNLABELLED" else f"{s['label']}: {s['text']}" for s in sections
         )
@@ -143,7 +141,7 @@ def fetch(
     if target.is_file():
         return target
     try:
-        with urllib.request.urlopen(source.url, timeout=timeout) as response:  # noqa: S310 - fixed https sources
+        with urllib.request.urlopen(source.url, timeout=timeout) as response:
             data = response.read()
     except OSError as exc:
         raise DatasetError(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import platformdirs
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
@@ -83,12 +84,12 @@ def _quantized_model(source: Path, cache_dir: Path) -> Path:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:  # pragma: no cover - onnx is a declared dependency
         raise ModelError("Quantisation needs the `onnx` package: pip install onnx") from exc
-    folded = target.with_suffix(".folded.onnx")
+    folded = target.with_suffix(f".{os.getpid()}.folded.onnx")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
     options.optimized_model_filepath = str(folded)
     ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
-    tmp = target.with_suffix(".tmp.onnx")
+    tmp = target.with_suffix(f".{os.getpid()}.tmp.onnx")  # concurrent preparers never share a file
     quantize_dynamic(str(folded), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
     folded.unlink(missing_ok=True)
     tmp.replace(target)
@@ -107,7 +108,8 @@ class LocalEmbedder:
 
     def __init__(self, settings: EmbedSettings | None = None, cache_dir: Path | None = None) -> None:
         self.settings = settings or EmbedSettings()
-        self._cache_dir = cache_dir or Settings().cache_dir
+        # Prepared models depend only on the bundled file, so one per-user cache serves every RAG_HOME.
+        self._cache_dir = cache_dir or Path(platformdirs.user_cache_dir("rag"))
         self._session: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -179,10 +181,14 @@ class LocalEmbedder:
 def make_embedder(settings: Settings, name: str | None = None) -> Embedder:
     """The embedder for ``settings``, or the one a collection was built with (``name``)."""
     if name is None:
-        name = LocalEmbedder(settings.embed).name if settings.embed.provider == "local" else f"openai:{settings.embed.openai_model}"
+        name = (
+            LocalEmbedder(settings.embed).name
+            if settings.embed.provider == "local"
+            else f"openai:{settings.embed.openai_model}"
+        )
     if name.startswith("local:"):
         quantize = name.endswith("-dynq")
-        return LocalEmbedder(settings.embed.model_copy(update={"quantize": quantize}), settings.cache_dir)
+        return LocalEmbedder(settings.embed.model_copy(update={"quantize": quantize}))
     if name.startswith("openai:"):
         from rag.llm import OpenAIEmbedder
 

@@ -79,7 +79,9 @@ class CollectionNotFoundError(StoreError):
         self.name = name
         self.available = available or []
         hint = f" Available: {', '.join(self.available)}." if self.available else " No collections exist yet."
-        super().__init__(f"Collection {name!r} does not exist.{hint} Create it with `rag ingest PATH --collection {name}`.")
+        super().__init__(
+            f"Collection {name!r} does not exist.{hint} Create it with `rag ingest PATH --collection {name}`."
+        )
 
 
 class EmbedderMismatchError(StoreError):

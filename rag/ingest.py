@@ -49,15 +49,19 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputEr
         if path.is_dir():
             for child in sorted(path.rglob("*")):
                 rel = child.relative_to(path)
-                if child.is_file() and not any(part.startswith(".") for part in rel.parts):
-                    if child.suffix.lower() in SUPPORTED_SUFFIXES:
-                        files.append(child)
+                hidden = any(part.startswith(".") for part in rel.parts)
+                if child.is_file() and not hidden and child.suffix.lower() in SUPPORTED_SUFFIXES:
+                    files.append(child)
         elif path.is_file():
             if path.suffix.lower() in SUPPORTED_SUFFIXES:
                 files.append(path)
             else:
                 supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
-                errors.append(UnsupportedFormatError(path, f"unsupported file type {path.suffix or '(none)'!r}; supported: {supported}"))
+                errors.append(
+                    UnsupportedFormatError(
+                        path, f"unsupported file type {path.suffix or '(none)'!r}; supported: {supported}"
+                    )
+                )
         else:
             errors.append(InputError(path, "no such file or directory"))
     return files, errors
@@ -97,7 +101,11 @@ def file_doc_id(path: Path) -> str:
 def _decode(path: Path, data: bytes, encoding: str) -> str:
     if not data.strip():
         raise EmptyInputError(path, "file is empty")
-    for bom, codec in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, codec in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if data.startswith(bom):
             encoding = codec
             break
@@ -191,13 +199,13 @@ def _read_pdf(path: Path) -> Paper:
         reader = PdfReader(path, strict=False)
         if reader.is_encrypted:
             try:
-                ok = reader.decrypt("")  # many "protected" PDFs open with an empty user password
+                opened = bool(reader.decrypt(""))  # many "protected" PDFs open with an empty user password
             except Exception:
-                ok = 0
-            if not ok:
+                opened = False
+            if not opened:
                 raise CorruptFileError(path, "PDF is encrypted (password protected); decrypt it first")
         pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata or {}
+        info: dict[str, Any] = dict(reader.metadata or {})
     except InputError:
         raise
     except FileNotDecryptedError:
@@ -241,7 +249,7 @@ def _read_records(path: Path) -> Iterator[ReadResult]:
             return
         items = obj if isinstance(obj, list) else obj.get("papers", [obj]) if isinstance(obj, dict) else None
         if not isinstance(items, list):
-            yield RecordError(path, "expected a JSON object, a list of objects, or {\"papers\": [...]}")
+            yield RecordError(path, 'expected a JSON object, a list of objects, or {"papers": [...]}')
             return
         for i, item in enumerate(items):
             yield _record_to_paper(item, f"{path}[{i}]")
@@ -273,7 +281,8 @@ def _record_to_paper(item: Any, source: str) -> ReadResult:
         return RecordError(source, "`title`, `abstract` and `text` must be strings")
     if isinstance(body, float) and math.isnan(body):
         body = None
-    meta = item.get("meta") if isinstance(item.get("meta"), dict) else {}
+    raw_meta = item.get("meta")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
     sections = _record_sections(meta, body or "")
     if not sections:
         return EmptyInputError(source, f"record {doc_id!r} has no `abstract` or `text`")

@@ -5,9 +5,9 @@ double underscore (``RAG_CHUNK__MAX_TOKENS=300``). A few common ones have short 
 ``RAG_HOME``, ``RAG_CHROMA_URL``, ``RAG_COLLECTION``.
 
 >>> from rag import Settings
->>> s = Settings.preset("fast", home="/tmp/rag")
+>>> s = Settings.preset("exact", home="/tmp/rag")
 >>> s.embed.quantize
-True
+False
 """
 
 from __future__ import annotations
@@ -26,9 +26,12 @@ class ChunkSettings(BaseModel):
     """How papers are cut into chunks (token counts use tiktoken)."""
 
     encoding: str = Field("cl100k_base", description="tiktoken encoding used to count tokens.")
-    max_tokens: int = Field(200, ge=16, le=8000, description="Largest chunk, in tokens.")
+    max_tokens: int = Field(300, ge=16, le=8000, description="Largest chunk, in tokens.")
     overlap_tokens: int = Field(
-        40, ge=0, le=1000, description="At most this many tokens of trailing sentences repeat at the start of the next chunk."
+        40,
+        ge=0,
+        le=1000,
+        description="At most this many tokens of trailing sentences repeat at the start of the next chunk.",
     )
 
 
@@ -38,12 +41,19 @@ class EmbedSettings(BaseModel):
     provider: Literal["local", "openai"] = Field(
         "local", description="`local`: the bundled MiniLM ONNX model (no network). `openai`: an embeddings endpoint."
     )
-    batch_size: int = Field(8, ge=1, le=512, description="Texts per ONNX run (sorted by length, padded to the longest).")
+    batch_size: int = Field(
+        1,
+        ge=1,
+        le=512,
+        description="Texts per ONNX run. 1 is fastest on this kind of CPU (no padding at all) and keeps each vector "
+        "independent of its batch-mates (dynamic quantisation scales activations per run).",
+    )
     threads: int = Field(0, ge=0, le=256, description="ONNX Runtime intra-op threads; 0 means one per core.")
     max_length: int = Field(256, ge=16, le=512, description="WordPiece tokens kept per text by the local model.")
     quantize: bool = Field(
-        False,
-        description="Run the local model with int8 activations too (dynamic quantisation): faster, slightly different vectors.",
+        True,
+        description="Run the local model's matrix products in int8 (dynamic per-channel quantisation): ~1.4x faster; "
+        "SciFact dense nDCG@10 0.813 vs 0.810 unquantised.",
     )
     openai_model: str = Field("text-embedding-3-small", description="Model name when provider is `openai`.")
     openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible embeddings endpoint.")
@@ -56,6 +66,20 @@ class IngestSettings(BaseModel):
     group_chunks: int = Field(
         512, ge=1, description="Chunks embedded and written per step; an interrupted ingest loses at most one step."
     )
+
+
+class RetrieveSettings(BaseModel):
+    """How evidence is found: dense (Chroma) and BM25 candidates, fused."""
+
+    k: int = Field(10, ge=1, le=1000, description="Evidence chunks returned per question.")
+    candidates: int = Field(100, ge=10, le=2000, description="Chunks fetched from each retriever before fusion.")
+    fusion: Literal["convex", "rrf"] = Field(
+        "convex", description="`convex`: weighted sum of min-max normalised scores; `rrf`: reciprocal rank fusion."
+    )
+    dense_weight: float = Field(0.5, ge=0.0, le=1.0, description="Weight of the dense score in convex fusion.")
+    rrf_k: int = Field(60, ge=1, description="Constant of reciprocal rank fusion.")
+    title_weight: int = Field(1, ge=0, le=5, description="Extra copies of the title in the BM25 text (title boosting).")
+    per_paper: int = Field(2, ge=1, le=50, description="At most this many chunks of one paper in the results.")
 
 
 class Settings(BaseSettings):
@@ -76,10 +100,11 @@ class Settings(BaseSettings):
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)  # type: ignore[arg-type]
     embed: EmbedSettings = Field(default_factory=EmbedSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
+    retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)  # type: ignore[arg-type]
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> Settings:
-        """Named starting points: ``default``, ``fast`` (quantised embedder), ``quality``."""
+        """Named starting points: ``default``, ``fast`` (bigger chunks), ``exact`` (unquantised embedder)."""
         if name not in PRESETS:
             raise ConfigError(f"Unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}.")
         merged: dict[str, Any] = {}
@@ -104,6 +129,6 @@ class Settings(BaseSettings):
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
-    "fast": {"embed": {"quantize": True, "batch_size": 8}},
-    "quality": {"chunk": {"max_tokens": 160, "overlap_tokens": 48}},
+    "fast": {"chunk": {"max_tokens": 400, "overlap_tokens": 24}},
+    "exact": {"embed": {"quantize": False}},
 }

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -211,7 +212,10 @@ class Store:
             first_chunks = col.get(where={"index": 0}, include=[])["ids"]
             out.append(
                 CollectionStats(
-                    name=n, papers=len(first_chunks), chunks=col.count(), embedder=(col.metadata or {}).get(EMBEDDER_KEY, "")
+                    name=n,
+                    papers=len(first_chunks),
+                    chunks=col.count(),
+                    embedder=(col.metadata or {}).get(EMBEDDER_KEY, ""),
                 )
             )
         return out
@@ -246,7 +250,9 @@ class Store:
             offset += len(got["ids"])
 
     # -- ingest ---------------------------------------------------------------------------
-    def ingest(self, paths: Iterable[str | Path], collection: str | None = None, progress: bool | None = None) -> IngestReport:
+    def ingest(
+        self, paths: Iterable[str | Path], collection: str | None = None, progress: bool | None = None
+    ) -> IngestReport:
         """Read, chunk, embed and store papers from files and folders.
 
         Bad inputs are reported in the returned :class:`IngestReport` (``failed``) and the rest
@@ -290,19 +296,42 @@ class Store:
             embedding = bar.add_task("Embedding", total=len(chunks), rate="")
             done_tokens = 0
             t0 = time.perf_counter()
-            for group in _groups(chunks, self.settings.ingest.group_chunks):
-                vectors = embedder.embed([embedding_text(c) for c in group], progress=lambda n: bar.advance(embedding, n))
+
+            def write(group: list[Chunk], vectors: Any) -> int:
                 self._write(col, group, vectors)
-                done_tokens += sum(c.n_tokens for c in group)
-                report.chunks_added += len(group)
-                report.tokens_embedded = done_tokens
-                rate = done_tokens / max(time.perf_counter() - t0, 1e-9)
-                bar.update(embedding, rate=f"{rate:,.0f} tok/s · {done_tokens:,}/{total_tokens:,} tokens")
-                report.chunks_removed += self._remove_stale(col, group)
+                return self._remove_stale(col, group)
+
+            # Writing step k overlaps embedding step k+1 (ONNX Runtime releases the GIL).
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-write") as writer:
+                pending: tuple[Future[int], list[Chunk]] | None = None
+                try:
+                    for group in _groups(chunks, self.settings.ingest.group_chunks):
+                        texts = [embedding_text(c) for c in group]
+                        vectors = embedder.embed(texts, progress=lambda n: bar.advance(embedding, n))
+                        if pending:
+                            report.chunks_removed += self._finish(pending, report)
+                        pending = (writer.submit(write, group, vectors), group)
+                        done_tokens += sum(c.n_tokens for c in group)
+                        rate = done_tokens / max(time.perf_counter() - t0, 1e-9)
+                        bar.update(embedding, rate=f"{rate:,.0f} tok/s · {done_tokens:,}/{total_tokens:,} tokens")
+                    if pending:
+                        report.chunks_removed += self._finish(pending, report)
+                        pending = None
+                finally:
+                    if pending:  # interrupted: let the step in flight land, so its papers count as done
+                        pending[0].exception()
             if chunks or report.chunks_removed:
                 self._bump_revision(col)
         report.seconds = time.perf_counter() - started
         return report
+
+    @staticmethod
+    def _finish(pending: tuple[Future[int], list[Chunk]], report: IngestReport) -> int:
+        future, group = pending
+        removed = future.result()
+        report.chunks_added += len(group)
+        report.tokens_embedded += sum(c.n_tokens for c in group)
+        return removed
 
     def _plan(self, col: Any, papers: list[Paper], report: IngestReport) -> list[Paper]:
         """Which papers need (re)embedding: new, changed, or left incomplete by an interrupted run."""
@@ -349,7 +378,11 @@ class Store:
         if not finished:
             return 0
         got = col.get(where={"doc_id": {"$in": list(finished)}}, include=["metadatas"])
-        stale = [cid for cid, m in zip(got["ids"], got["metadatas"], strict=True) if m.get("paper_hash") != finished[str(m["doc_id"])]]
+        stale = [
+            cid
+            for cid, m in zip(got["ids"], got["metadatas"], strict=True)
+            if m.get("paper_hash") != finished[str(m["doc_id"])]
+        ]
         for batch in _batched(stale, self.client.get_max_batch_size()):
             col.delete(ids=batch)
             removed += len(batch)
@@ -376,7 +409,14 @@ def _groups(chunks: list[Chunk], size: int) -> Iterator[list[Chunk]]:
 @contextmanager
 def _progress(show: bool) -> Iterator[Any]:
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         TextColumn("[bold]{task.description:<10}"),

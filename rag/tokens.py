@@ -44,9 +44,7 @@ def ensure_offline_tiktoken(cache_dir: Path | None = None) -> Path:
     Honours an existing ``$TIKTOKEN_CACHE_DIR``; otherwise uses ``cache_dir`` or a per-user cache.
     Idempotent and cheap after the first call.
     """
-    target = Path(
-        os.environ.get("TIKTOKEN_CACHE_DIR") or cache_dir or platformdirs.user_cache_dir("rag") + "/tiktoken"
-    )
+    target = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or cache_dir or platformdirs.user_cache_dir("rag") + "/tiktoken")
     target.mkdir(parents=True, exist_ok=True)
     for name, (url, sha256) in _BPE_FILES.items():
         dest = target / hashlib.sha1(url.encode()).hexdigest()

@@ -67,7 +67,9 @@ class IngestReport(BaseModel):
     chunks_added: int = Field(0, description="Chunks embedded and written.")
     chunks_removed: int = Field(0, description="Stale chunks of updated papers removed.")
     tokens_embedded: int = Field(0, description="Tokens (tiktoken) in the chunks embedded.")
-    skipped: list[InputFailure] = Field(default_factory=list, description="Inputs passed over on purpose (e.g. duplicates).")
+    skipped: list[InputFailure] = Field(
+        default_factory=list, description="Inputs passed over on purpose (e.g. duplicates)."
+    )
     failed: list[InputFailure] = Field(default_factory=list, description="Inputs that could not be read, with reasons.")
     seconds: float = Field(0.0, description="Wall-clock time.")
 
@@ -79,3 +81,33 @@ class CollectionStats(BaseModel):
     papers: int = Field(description="Distinct papers.")
     chunks: int = Field(description="Chunks.")
     embedder: str = Field("", description="Embedder the collection was built with.")
+
+
+class Filters(BaseModel):
+    """Restrict retrieval to some papers."""
+
+    year_min: int | None = Field(
+        None, description="Earliest publication year (inclusive); papers without a year are excluded."
+    )
+    year_max: int | None = Field(
+        None, description="Latest publication year (inclusive); papers without a year are excluded."
+    )
+    doc_ids: list[str] | None = Field(None, description="Only these papers.")
+
+    @property
+    def empty(self) -> bool:
+        return self.year_min is None and self.year_max is None and not self.doc_ids
+
+
+class Evidence(BaseModel):
+    """A retrieved chunk with the scores that ranked it."""
+
+    chunk: Chunk = Field(description="The retrieved chunk (with its paper's metadata).")
+    score: float = Field(description="Final (fused) score; higher is better.")
+    rank: int = Field(description="1-based rank in the result list.")
+    dense_score: float | None = Field(
+        None, description="Cosine similarity from the dense retriever, if it found the chunk."
+    )
+    bm25_score: float | None = Field(None, description="BM25 score, if the lexical retriever found the chunk.")
+    dense_rank: int | None = Field(None, description="1-based rank in the dense list.")
+    bm25_rank: int | None = Field(None, description="1-based rank in the BM25 list.")

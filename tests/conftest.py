@@ -19,7 +19,9 @@ def settings(tmp_path: Path) -> Settings:
 def shared(name: str, filename: str = "corpus.jsonl") -> Path:
     path = find_local(name, filename)
     if path is None:
-        pytest.skip(f"shared data set {name}/{filename} not found (set RAG_DATA_DIR or keep ../shared/data beside the repo)")
+        pytest.skip(
+            f"shared data set {name}/{filename} not found (set RAG_DATA_DIR or keep ../shared/data beside the repo)"
+        )
     return path
 
 
@@ -49,7 +51,11 @@ def make_pdf(lines: list[str], title: str | None = None) -> bytes:
         return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
 
     content = "BT /F1 11 Tf 72 720 Td 14 TL " + " ".join(f"({esc(line)}) '" for line in lines) + " ET"
-    info = f"<< /Title ({esc(title)}) /Author (Ada Lovelace; Alan Turing) /CreationDate (D:20190101000000) >>" if title else "<< >>"
+    info = (
+        f"<< /Title ({esc(title)}) /Author (Ada Lovelace; Alan Turing) /CreationDate (D:20190101000000) >>"
+        if title
+        else "<< >>"
+    )
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

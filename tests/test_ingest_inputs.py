@@ -26,7 +26,9 @@ def read_one(path):
 
 def test_pdf_text_layer_and_metadata(tmp_path):
     path = tmp_path / "paper.pdf"
-    path.write_bytes(make_pdf(["Vitamin D and bone health.", "We found higher BMD. doi 10.1234/abc.5678"], title="A PDF study"))
+    path.write_bytes(
+        make_pdf(["Vitamin D and bone health.", "We found higher BMD. doi 10.1234/abc.5678"], title="A PDF study")
+    )
     paper = read_one(path)
     assert isinstance(paper, Paper)
     assert paper.title == "A PDF study"
@@ -106,8 +108,14 @@ def test_invalid_json_lines_are_reported_and_the_rest_read(tmp_path):
     path = tmp_path / "corpus.jsonl"
     good = {"doc_id": "x:1", "title": "Good", "abstract": "Vitamin D helps."}
     path.write_text(
-        json.dumps(good) + "\n{not json\n" + json.dumps({"title": "no id", "abstract": "x"}) + "\n[1, 2]\n"
-        + json.dumps({"doc_id": "x:2", "title": "Empty"}) + "\n" + json.dumps({"doc_id": "x:3", "text": "Body text."}) + "\n",
+        json.dumps(good)
+        + "\n{not json\n"
+        + json.dumps({"title": "no id", "abstract": "x"})
+        + "\n[1, 2]\n"
+        + json.dumps({"doc_id": "x:2", "title": "Empty"})
+        + "\n"
+        + json.dumps({"doc_id": "x:3", "text": "Body text."})
+        + "\n",
         encoding="utf-8",
     )
     results = list(read_path(path))
@@ -137,10 +145,16 @@ def test_json_list_and_structured_sections(tmp_path):
 
 def test_markdown_headings_become_sections(tmp_path):
     path = tmp_path / "note.md"
-    path.write_text("# My review\n\nIntro text.\n\n## Methods\n\nWe did things.\n\n## Results\n\nIt worked.\n", encoding="utf-8")
+    path.write_text(
+        "# My review\n\nIntro text.\n\n## Methods\n\nWe did things.\n\n## Results\n\nIt worked.\n", encoding="utf-8"
+    )
     paper = read_one(path)
     assert paper.title == "My review"
-    assert [(s.title, s.text) for s in paper.sections] == [("", "Intro text."), ("Methods", "We did things."), ("Results", "It worked.")]
+    assert [(s.title, s.text) for s in paper.sections] == [
+        ("", "Intro text."),
+        ("Methods", "We did things."),
+        ("Results", "It worked."),
+    ]
 
 
 def test_collect_files_reports_unsupported_and_missing(tmp_path):

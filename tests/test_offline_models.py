@@ -34,7 +34,12 @@ def test_tiktoken_loads_from_the_wheel_into_an_empty_cache(tmp_path):
 
 @pytest.fixture(scope="module")
 def embedder():
-    return LocalEmbedder(EmbedSettings(batch_size=4))
+    return LocalEmbedder()
+
+
+def test_default_vectors_do_not_depend_on_batch_mates(embedder):
+    texts = ["short", "a much longer sentence about osteoporosis and fractures in older women " * 3]
+    assert np.array_equal(embedder.embed(texts), np.vstack([embedder.embed([t]) for t in texts]))
 
 
 def test_embeddings_are_normalised_and_semantic(embedder):
@@ -50,16 +55,22 @@ def test_embeddings_are_normalised_and_semantic(embedder):
     assert sims[0, 1] > 0.4 and sims[0, 1] > sims[0, 2] + 0.3
 
 
-def test_length_sorted_batching_keeps_input_order(embedder):
-    texts = ["short", "a much longer sentence about osteoporosis and fractures in older women " * 3, "mid length text here"]
+def test_length_sorted_batching_keeps_input_order():
+    embedder = LocalEmbedder(EmbedSettings(batch_size=4, quantize=False))
+    texts = [
+        "short",
+        "a much longer sentence about osteoporosis and fractures in older women " * 3,
+        "mid length text here",
+    ]
     together = embedder.embed(texts)
     alone = np.vstack([embedder.embed([t]) for t in texts])
     assert np.allclose(together, alone, atol=1e-4)
     assert embedder.embed([]).shape == (0, 384)
 
 
-def test_quantised_variant_stays_close(tmp_path, embedder):
+def test_quantised_variant_stays_close(tmp_path):
     fast = LocalEmbedder(EmbedSettings(quantize=True), cache_dir=tmp_path)
+    embedder = LocalEmbedder(EmbedSettings(quantize=False))
     assert fast.name.endswith("-dynq") and fast.name != embedder.name
     texts = ["Calcium and vitamin D reduce hip fractures.", "Insulin resistance in type 2 diabetes."]
     cos = (fast.embed(texts) * embedder.embed(texts)).sum(axis=1)

@@ -17,9 +17,10 @@ def test_env_prefix_and_nesting(monkeypatch, tmp_path):
 
 
 def test_presets_merge_overrides(tmp_path):
-    s = Settings.preset("fast", home=tmp_path, embed={"batch_size": 2})
-    assert s.embed.quantize is True and s.embed.batch_size == 2
-    assert Settings.preset("default", home=tmp_path).embed.quantize is False
+    s = Settings.preset("exact", home=tmp_path, embed={"batch_size": 2})
+    assert s.embed.quantize is False and s.embed.batch_size == 2
+    assert Settings.preset("default", home=tmp_path).embed.quantize is True
+    assert Settings.preset("fast", home=tmp_path).chunk.max_tokens == 400
 
 
 def test_unknown_preset_is_a_config_error():

@@ -63,7 +63,9 @@ def test_interrupted_ingest_resumes_without_duplicates(settings, scifact_slice, 
     resumed = Store(settings).ingest([scifact_slice], collection="sci")
     assert resumed.papers_unchanged == partial.papers  # finished papers are not embedded again
     clean = Store(Settings(home=settings.home / "clean")).ingest([scifact_slice], collection="sci")
-    assert ids_and_hashes(Store(settings), "sci") == ids_and_hashes(Store(Settings(home=settings.home / "clean")), "sci")
+    assert ids_and_hashes(Store(settings), "sci") == ids_and_hashes(
+        Store(Settings(home=settings.home / "clean")), "sci"
+    )
     assert Store(settings).stats("sci")[0].chunks == clean.chunks_added
 
 
@@ -131,12 +133,12 @@ def test_embedder_mismatch_is_refused(settings, tmp_path):
     path = tmp_path / "a.txt"
     path.write_text("Bone study\n\nVitamin D and bones.", encoding="utf-8")
     Store(settings).ingest([path], collection="notes")
-    fast = Settings.preset("fast", home=settings.home)
-    with pytest.raises(EmbedderMismatchError, match="was built with 'local:minilm-l6-int8'"):
-        Store(fast).ingest([path], collection="notes")
+    exact = Settings.preset("exact", home=settings.home)
+    with pytest.raises(EmbedderMismatchError, match="was built with 'local:minilm-l6-int8-dynq'"):
+        Store(exact).ingest([path], collection="notes")
     # queries still use the collection's own embedder, whatever is configured
-    store = Store(fast)
-    assert store.embedder_for(store.collection("notes")).name == "local:minilm-l6-int8"
+    store = Store(exact)
+    assert store.embedder_for(store.collection("notes")).name == "local:minilm-l6-int8-dynq"
 
 
 def test_delete_papers_and_collection(settings, scifact_slice):

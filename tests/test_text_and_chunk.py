@@ -23,7 +23,10 @@ def test_sentence_splitter_handles_abbreviations_and_decimals():
 
 def _paper(n_sentences: int, sections: int = 1) -> Paper:
     secs = [
-        PaperSection(title=f"S{s}", text=" ".join(f"Sentence {s}-{i} reports a finding about bone density." for i in range(n_sentences)))
+        PaperSection(
+            title=f"S{s}",
+            text=" ".join(f"Sentence {s}-{i} reports a finding about bone density." for i in range(n_sentences)),
+        )
         for s in range(sections)
     ]
     return Paper(doc_id="t:1", title="A title", sections=secs)

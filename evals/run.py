@@ -1,0 +1,80 @@
+"""`rag eval`: ingest a corpus once under DIR, run the requested parts, write DIR/report.{json,md}."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from evals import retrieval
+from evals.common import eval_settings, load_questions, merge_report, prepare_collection
+from rag.errors import ConfigError
+from rag.settings import Settings
+
+PARTS = ("retrieval",)
+
+
+def run_eval(
+    corpora: Sequence[Path],
+    questions_path: Path,
+    out: Path,
+    what: Sequence[str] = PARTS,
+    limit: int | None = None,
+    seed: int = 0,
+    settings: Settings | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the eval parts in ``what``; returns the whole report (also written to ``out``)."""
+    unknown = [w for w in what if w not in PARTS]
+    if unknown:
+        raise ConfigError(f"Unknown eval part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}.")
+    out.mkdir(parents=True, exist_ok=True)
+    settings = eval_settings(out, settings)
+    t0 = time.perf_counter()
+    ingest = prepare_collection(corpora, settings, progress=progress)
+    questions = load_questions(questions_path, limit=limit, seed=seed)
+    report: dict[str, Any] = {}
+    meta = {
+        "corpora": [str(c) for c in corpora],
+        "questions": str(questions_path),
+        "n_questions_loaded": len(questions),
+        "limit": limit,
+        "seed": seed,
+        "ingest_seconds": round(ingest.seconds, 1),
+        "papers_ingested_now": ingest.papers_added,
+    }
+    from rich.progress import Progress
+
+    with Progress(disable=not progress, transient=True) as bar:
+        if "retrieval" in what:
+            n = sum(1 for q in questions if q.get("gold_doc_ids")) * len(retrieval.SYSTEMS)
+            task = bar.add_task("retrieval", total=n)
+            t1 = time.perf_counter()
+            section = retrieval.run(questions, settings, progress=lambda: bar.advance(task), seed=seed)
+            section["seconds"] = round(time.perf_counter() - t1, 1)
+            report = merge_report(out, "retrieval", section)
+    meta["seconds"] = round(time.perf_counter() - t0, 1)
+    report = merge_report(out, "meta", meta)
+    write_markdown(out, report)
+    return report
+
+
+def write_markdown(out: Path, report: dict[str, Any]) -> None:
+    parts = ["# Eval report", ""]
+    meta = report.get("meta", {})
+    if meta:
+        parts.append(
+            f"Corpora: {', '.join(meta['corpora'])}  \nQuestions: {meta['questions']} ({meta['n_questions_loaded']} loaded)\n"
+        )
+    if "retrieval" in report:
+        parts.append(retrieval.markdown(report["retrieval"]))
+    (out / "report.md").write_text("\n".join(parts))
+
+
+def load_report(folder: Path) -> dict[str, Any]:
+    path = folder / "report.json"
+    if not path.exists():
+        raise ConfigError(f"{path} does not exist: run `rag eval --out {folder}` first.")
+    return json.loads(path.read_text())

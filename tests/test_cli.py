@@ -1,0 +1,44 @@
+import json
+
+from typer.testing import CliRunner
+
+from rag.cli import app
+
+runner = CliRunner()
+
+
+def test_ingest_stats_delete_round_trip(settings, scifact_slice, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_HOME", str(settings.home))
+    result = runner.invoke(app, ["ingest", str(scifact_slice), "-c", "cli-test", "--json", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["papers_added"] == 30 and report["failed"] == []
+
+    result = runner.invoke(app, ["stats", "--json"])
+    assert result.exit_code == 0
+    (col,) = json.loads(result.stdout)["collections"]
+    assert col["name"] == "cli-test" and col["papers"] == 30
+
+    doc_id = json.loads(scifact_slice.read_text().splitlines()[0])["doc_id"]
+    result = runner.invoke(app, ["delete", doc_id, "-c", "cli-test"])
+    assert result.exit_code == 0 and "Removed" in result.stderr
+    assert json.loads(runner.invoke(app, ["stats", "--json"]).stdout)["collections"][0]["papers"] == 29
+
+
+def test_partial_failure_exits_1_with_reasons(settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_HOME", str(settings.home))
+    good = tmp_path / "good.txt"
+    good.write_text("Bone study\n\nVitamin D and bones.", encoding="utf-8")
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(b"not a pdf")
+    result = runner.invoke(app, ["ingest", str(good), str(bad), "-c", "cli-test", "--no-progress"])
+    assert result.exit_code == 1
+    assert "CorruptFileError" in result.stderr and "bad.pdf" in result.stderr
+    assert "papers added" in result.stderr
+
+
+def test_unknown_collection_exits_2_with_hint(settings, monkeypatch):
+    monkeypatch.setenv("RAG_HOME", str(settings.home))
+    result = runner.invoke(app, ["stats", "-c", "missing"])
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr and "rag ingest" in result.stderr
