@@ -24,7 +24,7 @@ def load_questions(path: Path, limit: int | None = None, seed: int = 0) -> list[
     With ``limit``, a seeded random sample (the same for the same seed), kept in file order.
     """
     questions = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:

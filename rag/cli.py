@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -213,34 +213,64 @@ def demo(
     question: Annotated[str, typer.Option(help="Question to answer.")] = DEMO_QUESTION,
     collection: Annotated[str, typer.Option("--collection", "-c", help="Collection for the demo corpus.")] = "demo",
 ) -> None:
-    """Ingest SciFact + PubMedQA (local copies, or verified downloads) and show what is stored."""
+    """Ingest SciFact + PubMedQA (local copies, or verified downloads) and answer a question, offline."""
+    from rag.answer import answer
     from rag.datasets import corpus_path
     from rag.store import Store
 
     try:
-        store = Store(Settings())
-        corpora = [corpus_path(name, store.settings.cache_dir / "datasets") for name in ("scifact", "pubmedqa")]
+        settings = Settings()
+        store = Store(settings)
+        corpora = [corpus_path(name, settings.cache_dir / "datasets") for name in ("scifact", "pubmedqa")]
         err.print(f"[bold]Corpora:[/] {', '.join(str(c) for c in corpora)}")
         err.print(f"[bold]Store:[/] {store.location} (collection {collection!r})")
         report = store.ingest(corpora, collection=collection, progress=True)
         err.print(
-            f"Ingested {report.papers_added:,} new papers ({report.chunks_added:,} chunks, "
+            f"Ingested {report.papers_added:,} new papers ({report.chunks_added:,} chunks; "
             f"{report.papers_unchanged:,} already stored) in {report.seconds:.1f} s; {len(report.failed)} failed."
         )
         stats = store.stats(collection)[0]
-        col = store.collection(collection)
-        vector = store.embedder_for(col).embed([question])
-        hits = col.query(query_embeddings=vector, n_results=5, include=["documents", "metadatas", "distances"])
+        err.print(f"[bold]{stats.name}[/]: {stats.papers:,} papers, {stats.chunks:,} chunks ({stats.embedder})\n")
+        result = answer(question, collection=collection, settings=settings)
     except RagError as exc:
         _fail(exc)
-    out.print(f"\n[bold]{stats.name}[/]: {stats.papers:,} papers, {stats.chunks:,} chunks ({stats.embedder})")
-    out.print(f"\n[bold]Closest stored chunks to:[/] {question}")
-    for rank, (doc, meta, dist) in enumerate(
-        zip(hits["documents"][0], hits["metadatas"][0], hits["distances"][0], strict=True), start=1
-    ):
-        title = meta.get("title") or "(untitled)"
-        out.print(f"[bold]{rank}.[/] {meta['doc_id']} · {title} · cosine {1 - dist:.2f}")
-        out.print(f"   {doc[:240]}{'…' if len(doc) > 240 else ''}")
+    _print_answer(result)
+
+
+def _print_answer(result: Any) -> None:
+    from rich.markdown import Markdown
+
+    out.print(Markdown(result.markdown))
+    secs = ", ".join(f"{k} {v:.2f}s" for k, v in result.usage.seconds.items())
+    err.print(
+        f"[dim]drafter {result.drafter} · {len(result.sources)} sources · {result.usage.llm_calls} LLM calls · {secs}[/]"
+    )
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="Your research question.")],
+    collection: CollectionOpt = None,
+    drafter: Annotated[str, typer.Option(help="auto (LLM if configured), llm, or extractive.")] = "auto",
+    as_json: JsonOpt = False,
+    plain: Annotated[bool, typer.Option("--plain", help="Print the raw Markdown instead of rendering it.")] = False,
+) -> None:
+    """Answer a question with a sectioned, cited synthesis of the collection's papers."""
+    from rag.answer import answer
+
+    if drafter not in ("auto", "llm", "extractive"):
+        err.print(f"[bold red]error:[/] unknown drafter {drafter!r}")
+        raise typer.Exit(2)
+    try:
+        result = answer(question, collection=collection, drafter=drafter)
+    except RagError as exc:
+        _fail(exc)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    elif plain:
+        print(result.markdown)
+    else:
+        _print_answer(result)
 
 
 def main() -> None:  # pragma: no cover - console-script entry

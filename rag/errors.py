@@ -15,7 +15,10 @@
     │   ├── StoreUnavailableError    a Chroma server that cannot be reached
     │   ├── CollectionNotFoundError  a collection that does not exist
     │   └── EmbedderMismatchError    a collection built with another embedder
-    └── DatasetError             a public data set could not be fetched or verified
+    ├── DatasetError             a public data set could not be fetched or verified
+    └── LLMError                 the chat/embeddings endpoint failed
+        ├── LLMUnavailableError      unreachable, timing out or overloaded after every retry
+        └── LLMResponseError         an answer we cannot use (malformed, empty, refused)
 """
 
 from __future__ import annotations
@@ -90,3 +93,15 @@ class EmbedderMismatchError(StoreError):
 
 class DatasetError(RagError):
     """A public data set could not be fetched, verified or converted."""
+
+
+class LLMError(RagError):
+    """The chat or embeddings endpoint failed."""
+
+
+class LLMUnavailableError(LLMError):
+    """The endpoint cannot be reached, times out, or keeps answering 429/5xx after every retry."""
+
+
+class LLMResponseError(LLMError):
+    """The endpoint answered with something we cannot use (malformed, empty, or an error status)."""

@@ -254,7 +254,7 @@ def _read_records(path: Path) -> Iterator[ReadResult]:
         for i, item in enumerate(items):
             yield _record_to_paper(item, f"{path}[{i}]")
         return
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit inside a record
         if not line.strip():
             continue
         source = f"{path}:{lineno}"

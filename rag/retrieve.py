@@ -66,6 +66,8 @@ class BM25Index:
         import bm25s
         from bm25s.tokenization import Tokenizer
 
+        if not chunks:  # an emptied collection: nothing to index (bm25s cannot index nothing)
+            return cls(None, None, [], [], np.zeros(0, dtype=np.int32), revision)
         tokenizer = Tokenizer(stemmer=_stemmer(), stopwords="english")
         texts = [bm25_text(c.title, c.text, title_weight) for c in chunks]
         tokens = tokenizer.tokenize(texts, update_vocab=True, return_as="tuple", show_progress=False)
@@ -78,9 +80,10 @@ class BM25Index:
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        self.model.save(str(tmp), show_progress=False)
-        self.tokenizer.save_vocab(str(tmp))
-        self.tokenizer.save_stopwords(str(tmp))
+        if self.ids:
+            self.model.save(str(tmp), show_progress=False)
+            self.tokenizer.save_vocab(str(tmp))
+            self.tokenizer.save_stopwords(str(tmp))
         np.save(tmp / "years.npy", self.years)
         meta = {"format": _INDEX_FORMAT, "revision": self.revision, "ids": self.ids, "doc_ids": self.doc_ids}
         (tmp / "rows.json").write_text(json.dumps(meta))
@@ -96,6 +99,8 @@ class BM25Index:
             meta = json.loads((folder / "rows.json").read_text())
             if meta.get("format") != _INDEX_FORMAT:
                 return None
+            if not meta["ids"]:
+                return cls(None, None, [], [], np.zeros(0, dtype=np.int32), meta["revision"])
             model = bm25s.BM25.load(str(folder), show_progress=False)
             tokenizer = Tokenizer(stemmer=_stemmer(), stopwords="english")
             tokenizer.load_vocab(str(folder))

@@ -111,3 +111,123 @@ class Evidence(BaseModel):
     bm25_score: float | None = Field(None, description="BM25 score, if the lexical retriever found the chunk.")
     dense_rank: int | None = Field(None, description="1-based rank in the dense list.")
     bm25_rank: int | None = Field(None, description="1-based rank in the BM25 list.")
+
+
+class Source(BaseModel):
+    """A paper cited in an answer, numbered by first citation."""
+
+    number: int = Field(description="The `[n]` used in the answer text.")
+    doc_id: str = Field(description="Paper identifier.")
+    title: str = Field("", description="Paper title.")
+    year: int | None = Field(None, description="Publication year.")
+    authors: list[str] = Field(default_factory=list, description="Authors.")
+    doi: str | None = Field(None, description="DOI.")
+    chunk_ids: list[str] = Field(default_factory=list, description="The evidence chunks of this paper that were cited.")
+
+
+class Citation(BaseModel):
+    """One `[n]` in the answer, tied to the evidence it points at."""
+
+    number: int = Field(description="Source number.")
+    doc_id: str = Field(description="Cited paper.")
+    chunk_id: str = Field(description="Cited evidence chunk.")
+    quote: str = Field("", description="The source sentence or passage the citation rests on, when known.")
+
+
+class Sentence(BaseModel):
+    """A sentence of the answer with its citations."""
+
+    text: str = Field(description="Sentence text, with its `[n]` markers.")
+    citations: list[int] = Field(default_factory=list, description="Source numbers cited by the sentence.")
+
+
+class Section(BaseModel):
+    """A titled part of the answer."""
+
+    title: str = Field(description="Section heading.")
+    level: int = Field(2, description="Markdown heading level: 2 for `##`, 3 for `###`.")
+    sentences: list[Sentence] = Field(default_factory=list, description="The section's sentences, in order.")
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text for s in self.sentences)
+
+
+class SentenceVerdict(BaseModel):
+    """The grounding checker's verdict on one sentence."""
+
+    section: str = Field(description="Section the sentence is in.")
+    sentence: str = Field(description="The sentence as checked.")
+    citations: list[int] = Field(default_factory=list, description="Source numbers it cites.")
+    verdict: str = Field(
+        description="`supported`, `partial`, `unsupported`, `uncited`, `invalid_citation` or `no_claim`."
+    )
+    score: float = Field(0.0, description="Support score from the judge (0-1).")
+    best_source: int | None = Field(None, description="Source number whose text supports it best.")
+    quote: str = Field("", description="Best supporting quote from the cited evidence.")
+    quote_span: tuple[int, int] | None = Field(None, description="Character span of the quote in its chunk.")
+    chunk_id: str | None = Field(None, description="Chunk holding the quote.")
+    action: str = Field("kept", description="What repair did: `kept`, `recited`, `rewritten`, `removed`, `flagged`.")
+
+
+class GroundingReport(BaseModel):
+    """How well the answer's citations are supported (ALCE-style) and what was repaired."""
+
+    judge: str = Field("", description="Judge that produced the verdicts.")
+    mode: str = Field("flag", description="Repair mode: `strict`, `flag` or `off`.")
+    citation_recall: float | None = Field(
+        None, description="Share of claim sentences fully supported by their citations."
+    )
+    citation_precision: float | None = Field(
+        None, description="Share of citations that are relevant to their sentence."
+    )
+    uncited_rate: float | None = Field(None, description="Share of claim sentences without any citation.")
+    invalid_citation_rate: float | None = Field(None, description="Share of citations pointing at no source.")
+    sentences: list[SentenceVerdict] = Field(default_factory=list, description="Per-sentence receipt.")
+    changes: list[str] = Field(default_factory=list, description="Human-readable list of repairs made.")
+
+
+class PaperStance(BaseModel):
+    """One cited paper's stance toward the question."""
+
+    number: int = Field(description="Source number.")
+    doc_id: str = Field(description="Paper.")
+    stance: str = Field(description="`supports`, `contradicts` or `neutral`.")
+    sentence: str = Field("", description="The sentence that shows the stance.")
+
+
+class Consensus(BaseModel):
+    """A consensus meter: what the cited papers say about the question, counted."""
+
+    verdict: str = Field(description="`yes`, `possibly`, `no` or `unclear`.")
+    supports: int = Field(0, description="Papers that support.")
+    contradicts: int = Field(0, description="Papers that contradict.")
+    neutral: int = Field(0, description="Papers that neither support nor contradict.")
+    papers: list[PaperStance] = Field(default_factory=list, description="Per-paper stances.")
+
+
+class Usage(BaseModel):
+    """What an answer cost."""
+
+    llm_calls: int = Field(0, description="Chat-model calls made.")
+    prompt_tokens: int = Field(0, description="Prompt tokens (tiktoken count when the endpoint reports none).")
+    completion_tokens: int = Field(0, description="Completion tokens.")
+    seconds: dict[str, float] = Field(default_factory=dict, description="Wall-clock seconds per stage.")
+
+
+class Answer(BaseModel):
+    """A sectioned, cited answer to one question."""
+
+    question: str = Field(description="The question asked.")
+    title: str = Field(description="Answer title.")
+    sections: list[Section] = Field(
+        default_factory=list, description="Introduction, body sections, limitations, conclusion."
+    )
+    sources: list[Source] = Field(default_factory=list, description="Cited papers, numbered by first citation.")
+    markdown: str = Field("", description="The whole answer rendered as Markdown, with a numbered source list.")
+    grounding: GroundingReport | None = Field(None, description="Citation-grounding receipt.")
+    consensus: Consensus | None = Field(None, description="What the cited papers say, counted.")
+    drafter: str = Field("", description="Which drafter wrote it: `extractive` or `llm:<model>`.")
+    answerable: bool = Field(True, description="False when the corpus holds no evidence for the question.")
+    usage: Usage = Field(default_factory=Usage, description="LLM calls, tokens and seconds per stage.")
+    evidence: list[Evidence] = Field(default_factory=list, description="The evidence the drafter saw.")

@@ -42,3 +42,25 @@ def test_unknown_collection_exits_2_with_hint(settings, monkeypatch):
     result = runner.invoke(app, ["stats", "-c", "missing"])
     assert result.exit_code == 2
     assert "does not exist" in result.stderr and "rag ingest" in result.stderr
+
+
+def test_search_json_lists_ranked_hits(settings, scifact_slice, monkeypatch):
+    monkeypatch.setenv("RAG_HOME", str(settings.home))
+    assert runner.invoke(app, ["ingest", str(scifact_slice), "-c", "cli-test", "--no-progress"]).exit_code == 0
+    title = json.loads(scifact_slice.read_text().splitlines()[0])["title"]
+    result = runner.invoke(app, ["search", title, "-c", "cli-test", "--k", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.stdout)["hits"]
+    assert len(hits) == 3 and [h["rank"] for h in hits] == [1, 2, 3]
+    assert set(hits[0]) >= {"doc_id", "chunk_id", "score", "text"}
+    assert hits[0]["score"] >= hits[1]["score"] >= hits[2]["score"]
+
+
+def test_ask_json_offline(settings, scifact_slice, monkeypatch):
+    monkeypatch.setenv("RAG_HOME", str(settings.home))
+    assert runner.invoke(app, ["ingest", str(scifact_slice), "-c", "cli-test", "--no-progress"]).exit_code == 0
+    title = json.loads(scifact_slice.read_text().splitlines()[0])["title"]
+    result = runner.invoke(app, ["ask", title, "-c", "cli-test", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["drafter"] == "extractive" and data["sources"] and data["markdown"].startswith("# ")

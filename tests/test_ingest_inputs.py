@@ -168,3 +168,11 @@ def test_collect_files_reports_unsupported_and_missing(tmp_path):
     assert [f.name for f in files] == ["a.txt", "b.md"]
     assert [type(e) for e in errors] == [InputError, UnsupportedFormatError]
     assert "no such file" in errors[0].reason and ".docx" in errors[1].reason
+
+
+def test_unicode_line_separators_inside_records_do_not_split_them(tmp_path):
+    path = tmp_path / "u2028.jsonl"
+    rec = {"doc_id": "u:1", "title": "T", "abstract": "First part\u2028second part\x85third."}
+    path.write_text(json.dumps(rec, ensure_ascii=False) + "\n", encoding="utf-8")
+    (paper,) = list(read_path(path))
+    assert isinstance(paper, Paper) and "second part" in paper.text

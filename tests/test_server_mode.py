@@ -81,6 +81,27 @@ def test_ingest_and_query_through_a_chroma_server(chroma_server, tmp_path, scifa
     assert hits["ids"][0] == [first.chunk_id]
 
 
+def test_bm25_index_follows_the_server_collection(chroma_server, tmp_path, monkeypatch):
+    import json
+
+    from rag.retrieve import Retriever
+
+    monkeypatch.setenv("RAG_CHROMA_URL", chroma_server)
+    settings = Settings(home=tmp_path / "home")
+    store = Store(settings)
+    path = tmp_path / "papers.jsonl"
+    path.write_text(json.dumps({"doc_id": "s:1", "title": "Axolotl", "abstract": "Axolotl limb regeneration."}) + "\n")
+    store.ingest([path], collection="remote-bm25")
+    retriever = Retriever(settings, collection="remote-bm25")
+    assert retriever.search("axolotl regeneration", system="bm25")[0].chunk.doc_id == "s:1"
+    path.write_text(json.dumps({"doc_id": "s:1", "title": "Newt", "abstract": "Newt tail regrowth."}) + "\n")
+    store.ingest([path], collection="remote-bm25")
+    assert retriever.search("axolotl regeneration", system="bm25") == []
+    assert retriever.search("newt tail regrowth", system="bm25")[0].chunk.doc_id == "s:1"
+    store.delete_papers(["s:1"], "remote-bm25")
+    assert retriever.search("newt tail regrowth", system="bm25") == []
+
+
 def test_unreachable_server_is_a_clear_error(tmp_path):
     settings = Settings(home=tmp_path, chroma_url=f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StoreUnavailableError, match="Cannot reach the Chroma server"):

@@ -1,0 +1,1 @@
+"""Prompt files (versioned names), shipped as the package data of ``rag.prompt_files``."""

@@ -1,0 +1,182 @@
+"""`answer(question)`: retrieve → draft → render, the pipeline's front door.
+
+>>> import rag
+>>> a = rag.answer("Can vitamin D reverse osteoporosis?", collection="demo")   # doctest: +SKIP
+>>> print(a.markdown)                                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from rag.draft import Draft, ExtractiveDrafter, LLMDrafter, StreamRenumber
+from rag.errors import ConfigError
+from rag.llm import ChatModel, make_chat
+from rag.retrieve import Retriever
+from rag.settings import Settings
+from rag.types import Answer, Filters, Section, Sentence, Usage
+
+_RETRIEVERS: dict[tuple[str, str], Retriever] = {}
+_LOCK = threading.Lock()
+
+
+def _retriever(settings: Settings, collection: str | None) -> Retriever:
+    # Models and indexes load once per process and settings, not once per question.
+    key = (settings.model_dump_json(), collection or settings.collection)
+    with _LOCK:
+        if key not in _RETRIEVERS:
+            _RETRIEVERS[key] = Retriever(settings, collection=collection)
+        return _RETRIEVERS[key]
+
+
+def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    """Per-call overrides by field name, e.g. ``drafter="extractive"``, ``k=8``, ``model="gpt-4o"``."""
+    if not overrides:
+        return settings
+    updates: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        for section in ("answer", "retrieve", "llm"):
+            if key in type(getattr(settings, section)).model_fields:
+                updates.setdefault(section, {})[key] = value
+                break
+        else:
+            raise ConfigError(f"Unknown override {key!r}.")
+    return settings.model_copy(
+        update={name: getattr(settings, name).model_copy(update=values) for name, values in updates.items()}
+    )
+
+
+def render_markdown(title: str, sections: list[Section], answer: Answer) -> str:
+    lines = [f"# {title}", ""]
+    for section in sections:
+        if section.title != "Introduction":
+            lines += ["#" * section.level + " " + section.title, ""]
+        lines += [" ".join(s.text for s in section.sentences), ""]
+    if answer.sources:
+        lines += ["## Sources", ""]
+        for s in answer.sources:
+            authors = ", ".join(s.authors[:3]) + (" et al." if len(s.authors) > 3 else "")
+            bits = [b for b in (authors, f"({s.year})" if s.year else "", s.title or "(untitled)") if b]
+            tail = f" · doi:{s.doi}" if s.doi else ""
+            lines.append(f"{s.number}. {' '.join(bits)} — `{s.doc_id}`{tail}")
+        lines.append("")
+    return "\n".join(lines).strip() + "\n"
+
+
+def _no_answer(question: str, title: str, reason: str) -> list[Section]:
+    return [
+        Section(
+            title="Introduction",
+            sentences=[
+                Sentence(text=f"The corpus does not contain evidence that answers “{question.strip()}”."),
+                Sentence(text=reason),
+            ],
+        )
+    ]
+
+
+async def aanswer(
+    question: str,
+    *,
+    collection: str | None = None,
+    settings: Settings | None = None,
+    filters: Filters | None = None,
+    chat: ChatModel | None = None,
+    on_token: Callable[[str], None] | None = None,
+    **overrides: Any,
+) -> Answer:
+    """Answer ``question`` from a collection: a sectioned, cited :class:`Answer`.
+
+    ``chat`` replaces the configured chat model (tests pass a scripted one); ``on_token`` receives
+    the answer text as it is produced. Other keyword arguments override settings by name.
+    """
+    if not question or not question.strip():
+        raise ConfigError("The question is empty.")
+    settings = apply_overrides(settings or Settings(), overrides)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    retriever = await asyncio.to_thread(_retriever, settings, collection)
+    evidence = await asyncio.to_thread(retriever.search, question, settings.answer.evidence_k, filters)
+    timings["retrieve"] = round(time.perf_counter() - t0, 3)
+
+    mode = settings.answer.drafter
+    chat = chat or (make_chat(settings) if mode in ("auto", "llm") else None)
+    if mode == "llm" and chat is None:
+        raise ConfigError("drafter='llm' needs an endpoint: set RAG_LLM_BASE_URL and RAG_LLM_MODEL.")
+    best = max((e.dense_score or 0.0 for e in evidence), default=0.0)
+    t1 = time.perf_counter()
+    if not evidence or best < settings.answer.min_relevance:
+        draft = Draft(
+            title=question.strip(),
+            sections=[],
+            sources=[],
+            drafter=chat.name if chat else ExtractiveDrafter.name,
+            answerable=False,
+        )
+    elif chat is not None:
+        renumber = StreamRenumber(evidence, on_token) if on_token else None
+        draft = await LLMDrafter(chat, settings).draft(question, evidence, on_token=renumber.feed if renumber else None)
+        if renumber:
+            renumber.flush()
+    else:
+        drafter = ExtractiveDrafter(retriever._embedder, settings)
+        draft = await asyncio.to_thread(drafter.draft_sync, question, evidence)
+    timings["draft"] = round(time.perf_counter() - t1, 3)
+
+    from rag.draft import title_from_question
+
+    title = draft.title if draft.answerable else title_from_question(question)
+    sections = draft.sections
+    if not draft.answerable or not sections:
+        reason = (
+            "No paper in the collection is close enough to the question to draw on."
+            if best < settings.answer.min_relevance
+            else "The retrieved papers do not address it directly."
+        )
+        sections = _no_answer(question, title, reason)
+    answer = Answer(
+        question=question,
+        title=title,
+        sections=sections,
+        sources=draft.sources if draft.answerable else [],
+        drafter=draft.drafter,
+        answerable=draft.answerable and bool(draft.sections),
+        usage=Usage(
+            llm_calls=draft.usage.llm_calls,
+            prompt_tokens=draft.usage.prompt_tokens,
+            completion_tokens=draft.usage.completion_tokens,
+            seconds=timings,
+        ),
+        evidence=evidence,
+    )
+    answer.markdown = render_markdown(title, sections, answer)
+    if on_token and chat is None:
+        on_token(answer.markdown)  # the offline drafter produces its text at once
+    timings["total"] = round(time.perf_counter() - t0, 3)
+    return answer
+
+
+def answer(question: str, **kwargs: Any) -> Answer:
+    """Synchronous :func:`aanswer` (safe to call from inside a running event loop too)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(aanswer(question, **kwargs))
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = asyncio.run(aanswer(question, **kwargs))
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]

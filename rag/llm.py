@@ -1,0 +1,226 @@
+"""The one seam to language models: LangChain + the OpenAI client live here and nowhere else.
+
+:class:`ChatModel` is the small protocol the drafter and checker use. :class:`OpenAIChat` speaks
+to any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp) through LangChain's
+``ChatOpenAI``; :class:`ScriptedChat` is the fake that tests use. Retries (tenacity, on 429,
+5xx, timeouts and connection errors) happen in :func:`retrying` and only there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from rag.errors import ConfigError, LLMError, LLMResponseError, LLMUnavailableError
+from rag.settings import LLMSettings, Settings
+from rag.tokens import count_tokens
+
+
+@dataclass
+class Message:
+    role: str  # "system" | "user" | "assistant"
+    content: str
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model: str = ""
+
+
+class ChatModel(Protocol):
+    """What the pipeline needs from a chat model."""
+
+    name: str
+
+    async def complete(self, messages: Sequence[Message], on_token: Callable[[str], None] | None = None) -> Completion:
+        """The whole reply; with ``on_token``, stream it piece by piece as it arrives."""
+        ...
+
+
+def _transient(exc: BaseException) -> bool:
+    import openai
+
+    return isinstance(
+        exc, (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)
+    )
+
+
+def retrying(settings: LLMSettings, asynchronous: bool = True) -> Any:
+    """The single retry policy for every model call."""
+    policy = {
+        "retry": retry_if_exception(_transient),
+        "stop": stop_after_attempt(settings.max_retries + 1),
+        "wait": wait_exponential_jitter(multiplier=0.5, max=8.0),
+        "reraise": True,
+    }
+    return AsyncRetrying(**policy) if asynchronous else Retrying(**policy)  # type: ignore[arg-type]
+
+
+def _translate(exc: Exception, where: str) -> LLMError | ConfigError:
+    import openai
+
+    if isinstance(exc, openai.AuthenticationError):
+        return ConfigError(f"The endpoint {where} rejected the API key (401). Set OPENAI_API_KEY or RAG_LLM_API_KEY.")
+    if isinstance(exc, openai.NotFoundError):
+        return LLMResponseError(
+            f"The endpoint {where} answered 404: wrong RAG_LLM_BASE_URL or unknown RAG_LLM_MODEL ({exc})."
+        )
+    if _transient(exc):
+        return LLMUnavailableError(f"The endpoint {where} is unavailable after retries: {type(exc).__name__}: {exc}")
+    if isinstance(exc, openai.APIStatusError):
+        return LLMResponseError(f"The endpoint {where} answered {exc.status_code}: {exc.message}")
+    return LLMResponseError(f"The endpoint {where} sent an unusable reply: {type(exc).__name__}: {exc}")
+
+
+def _api_key(settings: LLMSettings) -> str:
+    import os
+
+    if settings.api_key:
+        return settings.api_key.get_secret_value()
+    if os.environ.get("OPENAI_API_KEY"):
+        return os.environ["OPENAI_API_KEY"]
+    if settings.base_url:
+        return "not-needed"  # local servers (Ollama, llama.cpp, vLLM) accept any key
+    raise ConfigError(
+        "RAG_LLM_MODEL is set without RAG_LLM_BASE_URL, which means api.openai.com, but no API key was found: "
+        "export OPENAI_API_KEY=sk-... (or set RAG_LLM_BASE_URL for a local server)."
+    )
+
+
+class OpenAIChat:
+    """Any OpenAI-compatible chat endpoint, through LangChain's ``ChatOpenAI``."""
+
+    def __init__(self, settings: LLMSettings) -> None:
+        from langchain_openai import ChatOpenAI
+
+        if not settings.configured:
+            raise ConfigError("No LLM endpoint configured: set RAG_LLM_BASE_URL and RAG_LLM_MODEL.")
+        self.settings = settings
+        self.model = settings.model or "gpt-4o-mini"
+        self.name = f"llm:{self.model}"
+        self.where = settings.base_url or "https://api.openai.com/v1"
+        self._chat = ChatOpenAI(
+            model=self.model,
+            base_url=settings.base_url,
+            api_key=_api_key(settings),  # type: ignore[arg-type]
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,  # type: ignore[call-arg]
+            timeout=settings.timeout,
+            max_retries=0,  # tenacity retries, in one place
+            stream_usage=True,
+        )
+
+    @staticmethod
+    def _lc_messages(messages: Sequence[Message]) -> list[Any]:
+        from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+        kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+        return [kinds[m.role](content=m.content) for m in messages]
+
+    async def complete(self, messages: Sequence[Message], on_token: Callable[[str], None] | None = None) -> Completion:
+        lc = self._lc_messages(messages)
+        try:
+            async for attempt in retrying(self.settings):
+                with attempt:
+                    if on_token is None:
+                        reply = await self._chat.ainvoke(lc)
+                        text, usage = _text(reply.content), getattr(reply, "usage_metadata", None)
+                    else:
+                        text, usage = await self._stream(lc, on_token)
+        except (ConfigError, LLMError):
+            raise
+        except Exception as exc:
+            raise _translate(exc, self.where) from exc
+        if not text.strip():
+            raise LLMResponseError(f"The endpoint {self.where} returned an empty answer.")
+        prompt_tokens = (usage or {}).get("input_tokens") or sum(count_tokens(m.content) for m in messages)
+        completion_tokens = (usage or {}).get("output_tokens") or count_tokens(text)
+        return Completion(text, int(prompt_tokens), int(completion_tokens), self.model)
+
+    async def _stream(self, lc: list[Any], on_token: Callable[[str], None]) -> tuple[str, Any]:
+        parts: list[str] = []
+        usage = None
+        stream: AsyncIterator[Any] = self._chat.astream(lc)
+        async for chunk in stream:
+            piece = _text(chunk.content)
+            if piece:
+                parts.append(piece)
+                on_token(piece)
+            usage = getattr(chunk, "usage_metadata", None) or usage
+        return "".join(parts), usage
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content blocks
+        return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+    raise LLMResponseError(f"Unexpected message content of type {type(content).__name__}.")
+
+
+@dataclass
+class ScriptedChat:
+    """A fake chat model for tests: replies are scripted strings, or callables of the messages."""
+
+    replies: list[str | Callable[[Sequence[Message]], str]]
+    name: str = "llm:scripted"
+    calls: list[list[Message]] = field(default_factory=list)
+
+    async def complete(self, messages: Sequence[Message], on_token: Callable[[str], None] | None = None) -> Completion:
+        if not self.replies:
+            raise LLMResponseError("ScriptedChat ran out of replies")
+        self.calls.append(list(messages))
+        reply = self.replies.pop(0)
+        text = reply(messages) if callable(reply) else reply
+        if on_token:
+            for i in range(0, len(text), 7):
+                on_token(text[i : i + 7])
+        return Completion(text, sum(count_tokens(m.content) for m in messages), count_tokens(text), "scripted")
+
+
+def make_chat(settings: Settings) -> ChatModel | None:
+    """The configured chat model, or None when no endpoint is configured (offline mode)."""
+    return OpenAIChat(settings.llm) if settings.llm.configured else None
+
+
+class OpenAIEmbedder:
+    """An OpenAI-compatible embeddings endpoint (used when ``RAG_EMBED__PROVIDER=openai``)."""
+
+    def __init__(self, settings: Settings, model: str | None = None) -> None:
+        import openai
+
+        self.model = model or settings.embed.openai_model
+        base_url = settings.embed.openai_base_url or settings.llm.base_url
+        llm = settings.llm.model_copy(update={"base_url": base_url})
+        self._settings = llm
+        self._client = openai.OpenAI(base_url=base_url, api_key=_api_key(llm), max_retries=0, timeout=llm.timeout)
+        self.where = base_url or "https://api.openai.com/v1"
+
+    @property
+    def name(self) -> str:
+        return f"openai:{self.model}"
+
+    def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        out: list[list[float]] = []
+        for start in range(0, len(texts), 128):
+            batch = list(texts[start : start + 128])
+            try:
+                for attempt in retrying(self._settings, asynchronous=False):
+                    with attempt:
+                        response = self._client.embeddings.create(model=self.model, input=batch)
+            except Exception as exc:
+                raise _translate(exc, self.where) from exc
+            out.extend(item.embedding for item in sorted(response.data, key=lambda d: d.index))
+            if progress:
+                progress(len(batch))
+        if not out:
+            return np.zeros((0, 0), dtype=np.float32)
+        arr = np.asarray(out, dtype=np.float32)
+        return arr / np.maximum(np.linalg.norm(arr, axis=1, keepdims=True), 1e-12)

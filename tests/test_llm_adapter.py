@@ -1,0 +1,84 @@
+"""The OpenAI-compatible adapter against a real local HTTP server (no mocks of the SDK)."""
+
+import pytest
+
+from rag.errors import ConfigError, LLMResponseError, LLMUnavailableError
+from rag.llm import Message, OpenAIChat, OpenAIEmbedder
+from rag.settings import LLMSettings, Settings
+from tests.fake_openai import FakeOpenAI
+
+MESSAGES = [Message("system", "Be brief."), Message("user", "Say hello.")]
+
+
+def chat_for(url: str, **kw) -> OpenAIChat:
+    return OpenAIChat(
+        LLMSettings(
+            base_url=url, model="fake-model", timeout=kw.pop("timeout", 5), max_retries=kw.pop("max_retries", 2), **kw
+        )
+    )
+
+
+async def test_completion_and_usage():
+    with FakeOpenAI([("text", "Hello there [S1].")]) as fake:
+        done = await chat_for(fake.url).complete(MESSAGES)
+    assert done.text == "Hello there [S1]." and done.prompt_tokens == 11 and done.completion_tokens == 7
+    sent = fake.requests[0]
+    assert sent["model"] == "fake-model" and [m["role"] for m in sent["messages"]] == ["system", "user"]
+
+
+async def test_streaming_delivers_tokens_in_order():
+    pieces = []
+    with FakeOpenAI([("text", "Vitamin D helps bones a little.")]) as fake:
+        done = await chat_for(fake.url).complete(MESSAGES, on_token=pieces.append)
+    assert "".join(pieces) == done.text == "Vitamin D helps bones a little."
+    assert len(pieces) > 3 and fake.requests[0]["stream"] is True
+
+
+async def test_429_and_500_are_retried_then_succeed():
+    with FakeOpenAI([("status", 429), ("status", 500), ("text", "ok")]) as fake:
+        done = await chat_for(fake.url, max_retries=3).complete(MESSAGES)
+    assert done.text == "ok" and len(fake.requests) == 3
+
+
+async def test_persistent_5xx_becomes_unavailable_after_retries():
+    with FakeOpenAI([("status", 503)]) as fake, pytest.raises(LLMUnavailableError, match="unavailable after retries"):
+        await chat_for(fake.url, max_retries=2).complete(MESSAGES)
+    assert len(fake.requests) == 3
+
+
+async def test_timeout_is_retried_then_reported():
+    with FakeOpenAI([("sleep", 2.0)]) as fake, pytest.raises(LLMUnavailableError):
+        await chat_for(fake.url, timeout=0.5, max_retries=1).complete(MESSAGES)
+
+
+async def test_unreachable_endpoint():
+    with pytest.raises(LLMUnavailableError, match=r"127\.0\.0\.1:9"):
+        await chat_for("http://127.0.0.1:9/v1", max_retries=0).complete(MESSAGES)
+
+
+async def test_malformed_json_and_auth_and_404_are_typed():
+    with FakeOpenAI([("garbage", "this is not json")]) as fake, pytest.raises(LLMResponseError):
+        await chat_for(fake.url, max_retries=0).complete(MESSAGES)
+    with FakeOpenAI([("status", 401)]) as fake, pytest.raises(ConfigError, match="rejected the API key"):
+        await chat_for(fake.url).complete(MESSAGES)
+    with FakeOpenAI([("status", 404)]) as fake, pytest.raises(LLMResponseError, match="404"):
+        await chat_for(fake.url).complete(MESSAGES)
+
+
+async def test_empty_answer_is_an_error():
+    with FakeOpenAI([("text", "")]) as fake, pytest.raises(LLMResponseError, match="empty"):
+        await chat_for(fake.url).complete(MESSAGES)
+
+
+def test_missing_key_for_openai_proper_is_actionable(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        OpenAIChat(LLMSettings(model="gpt-4o-mini"))
+
+
+def test_openai_embeddings_option_uses_the_endpoint():
+    with FakeOpenAI() as fake:
+        settings = Settings(llm={"base_url": fake.url, "model": "fake-model"}, embed={"provider": "openai"})
+        vectors = OpenAIEmbedder(settings).embed(["a", "bbb"])
+    assert vectors.shape == (2, 3)
+    assert fake.requests[0]["model"] == "text-embedding-3-small"
