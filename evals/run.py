@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evals import retrieval
+from evals import checker, retrieval
 from evals.common import eval_settings, load_questions, merge_report, prepare_collection
 from rag.errors import ConfigError
 from rag.settings import Settings
 
-PARTS = ("retrieval",)
+PARTS = ("retrieval", "checker")
 
 
 def run_eval(
@@ -55,6 +55,13 @@ def run_eval(
             section = retrieval.run(questions, settings, progress=lambda: bar.advance(task), seed=seed)
             section["seconds"] = round(time.perf_counter() - t1, 1)
             report = merge_report(out, "retrieval", section)
+        if "checker" in what:
+            from rag.embed import LocalEmbedder
+
+            t1 = time.perf_counter()
+            section = checker.run(questions_path, list(corpora), LocalEmbedder(), seed=seed)
+            section["seconds"] = round(time.perf_counter() - t1, 1)
+            report = merge_report(out, "checker", section)
     meta["seconds"] = round(time.perf_counter() - t0, 1)
     report = merge_report(out, "meta", meta)
     write_markdown(out, report)
@@ -70,6 +77,8 @@ def write_markdown(out: Path, report: dict[str, Any]) -> None:
         )
     if "retrieval" in report:
         parts.append(retrieval.markdown(report["retrieval"]))
+    if "checker" in report:
+        parts.append(checker.markdown(report["checker"]))
     (out / "report.md").write_text("\n".join(parts))
 
 

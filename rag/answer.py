@@ -1,4 +1,4 @@
-"""`answer(question)`: retrieve → draft → render, the pipeline's front door.
+"""`answer(question)`: retrieve → draft → check → render, the pipeline's front door.
 
 >>> import rag
 >>> a = rag.answer("Can vitamin D reverse osteoporosis?", collection="demo")   # doctest: +SKIP
@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rag.draft import Draft, ExtractiveDrafter, LLMDrafter, StreamRenumber
+from rag.check import OfflineJudge, check
+from rag.draft import Draft, ExtractiveDrafter, LLMDrafter, StreamRenumber, title_from_question
+from rag.embed import CachedEmbedder, Embedder, LocalEmbedder
 from rag.errors import ConfigError
 from rag.llm import ChatModel, make_chat
 from rag.retrieve import Retriever
@@ -21,7 +23,22 @@ from rag.settings import Settings
 from rag.types import Answer, Filters, Section, Sentence, Usage
 
 _RETRIEVERS: dict[tuple[str, str], Retriever] = {}
+_EMBEDDERS: dict[str, CachedEmbedder] = {}
 _LOCK = threading.Lock()
+
+
+def _shared(embedder: Embedder) -> CachedEmbedder:
+    # One cache per embedder: the drafter and the checker embed the same evidence sentences.
+    with _LOCK:
+        if embedder.name not in _EMBEDDERS:
+            _EMBEDDERS[embedder.name] = CachedEmbedder(embedder)
+        return _EMBEDDERS[embedder.name]
+
+
+def _judge(settings: Settings) -> OfflineJudge:
+    # The offline judge was calibrated with the bundled embedder, whatever the collection uses.
+    local = LocalEmbedder(settings.embed.model_copy(update={"quantize": True, "batch_size": 1}))
+    return OfflineJudge(_shared(local), threshold=settings.check.threshold)
 
 
 def _retriever(settings: Settings, collection: str | None) -> Retriever:
@@ -39,7 +56,7 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
         return settings
     updates: dict[str, dict[str, Any]] = {}
     for key, value in overrides.items():
-        for section in ("answer", "retrieve", "llm"):
+        for section in ("answer", "retrieve", "llm", "check"):
             if key in type(getattr(settings, section)).model_fields:
                 updates.setdefault(section, {})[key] = value
                 break
@@ -55,7 +72,7 @@ def render_markdown(title: str, sections: list[Section], answer: Answer) -> str:
     for section in sections:
         if section.title != "Introduction":
             lines += ["#" * section.level + " " + section.title, ""]
-        lines += [" ".join(s.text for s in section.sentences), ""]
+        lines += [" ".join(s.text + (" *(unverified)*" if s.flagged else "") for s in section.sentences), ""]
     if answer.sources:
         lines += ["## Sources", ""]
         for s in answer.sources:
@@ -72,8 +89,10 @@ def _no_answer(question: str, title: str, reason: str) -> list[Section]:
         Section(
             title="Introduction",
             sentences=[
-                Sentence(text=f"The corpus does not contain evidence that answers “{question.strip()}”."),
-                Sentence(text=reason),
+                Sentence(
+                    text=f"The corpus does not contain evidence that answers “{question.strip()}”.", kind="framing"
+                ),
+                Sentence(text=reason, kind="framing"),
             ],
         )
     ]
@@ -123,14 +142,24 @@ async def aanswer(
         if renumber:
             renumber.flush()
     else:
-        drafter = ExtractiveDrafter(retriever._embedder, settings)
+        drafter = ExtractiveDrafter(_shared(retriever._embedder), settings)
         draft = await asyncio.to_thread(drafter.draft_sync, question, evidence)
     timings["draft"] = round(time.perf_counter() - t1, 3)
 
-    from rag.draft import title_from_question
-
     title = draft.title if draft.answerable else title_from_question(question)
-    sections = draft.sections
+    sections, sources = draft.sections, draft.sources
+    grounding = None
+    if draft.answerable and sections:
+        t2 = time.perf_counter()
+        judge = _judge(settings)
+        sections, sources, grounding = await asyncio.to_thread(
+            check, sections, list(sources), evidence, judge, settings.check.mode
+        )
+        if draft.invalid_keys:
+            grounding.changes.append(
+                f"Dropped citations to sources that were not given: {', '.join(draft.invalid_keys)}"
+            )
+        timings["check"] = round(time.perf_counter() - t2, 3)
     if not draft.answerable or not sections:
         reason = (
             "No paper in the collection is close enough to the question to draw on."
@@ -142,7 +171,8 @@ async def aanswer(
         question=question,
         title=title,
         sections=sections,
-        sources=draft.sources if draft.answerable else [],
+        sources=sources if draft.answerable else [],
+        grounding=grounding,
         drafter=draft.drafter,
         answerable=draft.answerable and bool(draft.sections),
         usage=Usage(

@@ -573,7 +573,8 @@ class ExtractiveDrafter:
         )
         n_papers = len({e.chunk.doc_id for e in evidence})
         lead = Sentence(
-            text=f"This briefing draws on {n_papers} papers retrieved for the question “{question.strip()}”."
+            text=f"This briefing draws on {n_papers} papers retrieved for the question “{question.strip()}”.",
+            kind="framing",
         )
         sections.append(Section(title="Introduction", sentences=[*(cite(s) for s in intro), lead]))
 
@@ -594,7 +595,9 @@ class ExtractiveDrafter:
         limit_sents = [cite(s) for s in limits]
         if len({e.chunk.doc_id for e in evidence}) < 3:
             limit_sents.append(
-                Sentence(text="Few papers in the corpus address this question, so the evidence is thin.")
+                Sentence(
+                    text="Few papers in the corpus address this question, so the evidence is thin.", kind="framing"
+                )
             )
         if limit_sents:
             sections.append(Section(title="Limitations and Conflicting Evidence", sentences=limit_sents))

@@ -178,6 +178,35 @@ class LocalEmbedder:
         return out
 
 
+class CachedEmbedder:
+    """An embedder that remembers recent texts (the drafter and the checker embed the same sentences)."""
+
+    def __init__(self, inner: Embedder, max_items: int = 50_000) -> None:
+        self.inner, self.max_items = inner, max_items
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        with self._lock:
+            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if missing:
+            vectors = self.inner.embed(missing, progress)
+            with self._lock:
+                if len(self._cache) + len(missing) > self.max_items:
+                    self._cache.clear()  # bounded: a long-running server must not grow without end
+                self._cache.update(zip(missing, vectors, strict=True))
+                fresh = dict(zip(missing, vectors, strict=True))
+        else:
+            fresh = {}
+        with self._lock:
+            rows = [fresh[t] if t in fresh else self._cache[t] for t in texts]
+        return np.vstack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
+
+
 def make_embedder(settings: Settings, name: str | None = None) -> Embedder:
     """The embedder for ``settings``, or the one a collection was built with (``name``)."""
     if name is None:

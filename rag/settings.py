@@ -119,6 +119,18 @@ class AnswerSettings(BaseModel):
     max_sections: int = Field(4, ge=1, le=10, description="Most body sections in an extractive answer.")
 
 
+class CheckSettings(BaseModel):
+    """The citation-grounding check that every answer goes through."""
+
+    mode: Literal["strict", "flag", "off"] = Field(
+        "flag",
+        description="`strict`: re-cite or remove unsupported sentences; `flag`: keep them, marked; `off`: no check.",
+    )
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="Support threshold; unset: the judge's calibrated one."
+    )
+
+
 class Settings(BaseSettings):
     """All configuration. Construct directly, from the environment, or with :meth:`preset`."""
 
@@ -140,6 +152,7 @@ class Settings(BaseSettings):
     retrieve: RetrieveSettings = Field(default_factory=RetrieveSettings)  # type: ignore[arg-type]
     llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
+    check: CheckSettings = Field(default_factory=CheckSettings)  # type: ignore[arg-type]
 
     @model_validator(mode="before")
     @classmethod

@@ -139,6 +139,8 @@ class Sentence(BaseModel):
 
     text: str = Field(description="Sentence text, with its `[n]` markers.")
     citations: list[int] = Field(default_factory=list, description="Source numbers cited by the sentence.")
+    kind: str = Field("claim", description="`claim` (needs support) or `framing` (our own connective text).")
+    flagged: bool = Field(False, description="The checker could not verify it (kept in `flag` mode).")
 
 
 class Section(BaseModel):

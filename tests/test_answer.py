@@ -191,3 +191,17 @@ def test_answer_through_a_real_openai_compatible_endpoint(settings, corpus, monk
     assert "[S" not in a.markdown and "".join(tokens).startswith("# Leaf Remodelling")
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", a.markdown.split("## Sources")[0])}
     assert cited == {s.number for s in a.sources}
+
+
+def test_offline_answers_come_with_a_grounding_receipt(settings, corpus):
+    a = answer(QUESTION, collection="qa-test", settings=settings)
+    g = a.grounding
+    assert g is not None and g.judge == "offline-v1" and g.mode == "flag"
+    assert g.citation_recall == 1.0 and g.invalid_citation_rate == 0.0  # extractive sentences quote their sources
+    cited = [v for v in g.sentences if v.citations]
+    assert cited and all(v.quote and v.chunk_id for v in cited)
+    by_id = {e.chunk.chunk_id: e.chunk.text for e in a.evidence}
+    for v in cited:
+        a_, b_ = v.quote_span
+        assert by_id[v.chunk_id][a_:b_] == v.quote
+    assert "check" in a.usage.seconds

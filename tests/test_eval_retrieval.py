@@ -58,3 +58,29 @@ def test_question_sampling_is_seeded(tmp_path):
 def test_bootstrap_interval_brackets_the_mean():
     lo, hi = bootstrap_ci([0.0, 1.0] * 50, seed=0)
     assert lo < 0.5 < hi and hi - lo < 0.3
+
+
+def test_rag_eval_checker_on_a_slice(tmp_path):
+    from tests.conftest import shared
+
+    corpus_lines = shared("scifact").read_text().split("\n")
+    questions = [
+        json.loads(line) for line in shared("scifact", "questions.jsonl").read_text().split("\n") if line.strip()
+    ]
+    docs = {json.loads(line)["doc_id"]: line for line in corpus_lines if line.strip()}
+    wanted = [q for q in questions if q["gold_doc_ids"] and q["label"] in ("SUPPORT", "CONTRADICT")][:60]
+    keep = {d for q in wanted for d in q["gold_doc_ids"]} | set(list(docs)[:100])
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(docs[d] for d in keep) + "\n")
+    qpath = tmp_path / "questions.jsonl"
+    qpath.write_text("".join(json.dumps(q) + "\n" for q in wanted))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["eval", "--corpus", str(corpus), "--questions", str(qpath), "--out", str(out), "--what", "checker"]
+    )
+    assert result.exit_code == 0, result.output
+    section = json.loads((out / "report.json").read_text())["checker"]
+    assert set(section["balanced_accuracy"]) == {"random", "topical", "contradicted"}
+    assert section["balanced_accuracy"]["random"] > 0.8
+    assert 0 < section["threshold"] < 1 and section["n_pairs"]["positive"] > 0
+    assert "## Checker" in (out / "report.md").read_text()

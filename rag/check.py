@@ -1,0 +1,491 @@
+"""Citation grounding: every cited sentence is checked against the evidence it cites.
+
+For each sentence of a draft: its citations are resolved to evidence chunks; a judge scores
+whether the concatenation of the cited chunks supports it (ALCE's citation recall) and whether
+each citation is needed (citation precision: a citation is irrelevant when it alone does not
+support the sentence and the others do without it); out-of-range citations and citation-worthy
+sentences without a citation are flagged. Each verdict comes with the best supporting quote and
+its character span in the chunk. Repair (``strict``) re-cites an unsupported sentence to the
+evidence that supports it, or removes it; ``flag`` keeps it marked; ``off`` skips the check.
+
+Judges share one interface. The offline default combines what runs here with no model
+download: embedding similarity of the claim to the passage's best sentences, content-word
+coverage, numbers that must appear in the cited text, and negation/direction agreement. Its
+weights and threshold are fitted by logistic regression on SciFact's train split
+(``rag eval --what checker`` refits and reports on the dev split) and ship in ``judge_offline_v1.json``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Protocol
+
+import numpy as np
+
+from rag.embed import Embedder
+from rag.text import sentence_spans
+from rag.types import Evidence, GroundingReport, Section, Sentence, SentenceVerdict, Source
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)?")
+_NUMBER = re.compile(
+    r"(?<![A-Za-z])(\d+(?:[.,]\d+)?)\s?(%|percent|mg|g|kg|ml|µg|ug|iu|mmol|nmol|fold|x)?", re.IGNORECASE
+)
+_NEGATION = re.compile(
+    r"\b(not|no|never|none|neither|nor|without|fail(?:s|ed)? to|lack(?:s|ed)?|absence of|unable|cannot|"
+    r"does not|did not|do not|is not|are not|was not|were not|n't)\b",
+    re.IGNORECASE,
+)
+_UP = re.compile(
+    r"\b(increas\w*|rais\w*|elevat\w*|higher|more|greater|enhanc\w*|improv\w*|promot\w*|induc\w*|activat\w*|"
+    r"upregulat\w*|up-regulat\w*|accelerat\w*|stimulat\w*|gain\w*|rise|rises|rising|boost\w*|augment\w*|"
+    r"facilitat\w*|amplif\w*|potentiat\w*|exacerbat\w*|worsen\w*|accurate|effective|efficient|beneficial|"
+    r"positive(?:ly)?|strong(?:er|ly)?|longer|larger|faster|sufficient|required|necessary|essential)\b",
+    re.IGNORECASE,
+)
+_DOWN = re.compile(
+    r"\b(decreas\w*|reduc\w*|lower\w*|less|fewer|diminish\w*|inhibit\w*|suppress\w*|impair\w*|attenuat\w*|"
+    r"downregulat\w*|down-regulat\w*|declin\w*|prevent\w*|block\w*|loss|lose|drop\w*|imped\w*|abolish\w*|"
+    r"abrogat\w*|repress\w*|hinder\w*|limit\w*|inaccurate|ineffective|inefficient|harmful|detrimental|"
+    r"negative(?:ly)?|weak(?:er|ly)?|shorter|smaller|slower|insufficient|dispensable|unnecessary)\b",
+    re.IGNORECASE,
+)
+_STOP = set(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "in",
+        "on",
+        "to",
+        "for",
+        "with",
+        "by",
+        "at",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "their",
+        "there",
+        "which",
+        "who",
+        "whom",
+        "what",
+        "when",
+        "where",
+        "how",
+        "than",
+        "then",
+        "also",
+        "may",
+        "might",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "not",
+        "no",
+        "into",
+        "over",
+        "under",
+        "between",
+        "among",
+        "via",
+        "per",
+        "both",
+        "each",
+        "such",
+        "other",
+        "more",
+        "most",
+        "less",
+        "least",
+        "very",
+    ]
+)
+FEATURES = [
+    "max_cos",
+    "top2_cos",
+    "coverage",
+    "window_coverage",
+    "specific_coverage",
+    "bigram_coverage",
+    "missing_numbers",
+    "negation_mismatch",
+    "direction_mismatch",
+]
+
+
+def _stem(word: str) -> str:
+    w = word.lower()
+    for suffix in (
+        "ational",
+        "ations",
+        "ation",
+        "ments",
+        "ment",
+        "ness",
+        "ings",
+        "ing",
+        "ies",
+        "ied",
+        "es",
+        "ed",
+        "ly",
+        "s",
+    ):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[: -len(suffix)]
+    return w
+
+
+def content_stems(text: str) -> set[str]:
+    return {_stem(w) for w in _WORD.findall(text) if w.lower() not in _STOP and (len(w) > 2 or w.isdigit())}
+
+
+def specific_terms(text: str) -> set[str]:
+    """Words that name specific things (genes, drugs, doses, long technical terms): the hardest to share by chance."""
+    words = re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*", text)
+    return {
+        _stem(w)
+        for i, w in enumerate(words)
+        if w.lower() not in _STOP
+        and (any(c.isdigit() for c in w) or "-" in w or len(w) >= 9 or (i > 0 and any(c.isupper() for c in w)))
+    }
+
+
+def content_bigrams(text: str) -> set[tuple[str, str]]:
+    stems = [_stem(w) for w in _WORD.findall(text) if w.lower() not in _STOP]
+    return set(itertools.pairwise(stems))
+
+
+def numbers(text: str) -> set[str]:
+    return {m.group(1).replace(",", ".").rstrip("0").rstrip(".") or "0" for m in _NUMBER.finditer(text)}
+
+
+def _direction(text: str) -> int:
+    up, down = len(_UP.findall(text)), len(_DOWN.findall(text))
+    return (up > down) - (down > up)
+
+
+@dataclass
+class Support:
+    """A judge's finding for one claim against some passages."""
+
+    score: float  # 0-1: how well the passages support the claim
+    passage: int  # index of the passage holding the best quote
+    span: tuple[int, int]  # character span of the best quote in that passage
+
+    def supported(self, threshold: float) -> bool:
+        return self.score >= threshold
+
+
+class Judge(Protocol):
+    """Scores whether passages support a claim."""
+
+    name: str
+    threshold: float
+
+    def support(self, claim: str, passages: Sequence[str]) -> Support: ...
+
+
+class OfflineJudge:
+    """Embedding similarity + coverage + numbers + negation/direction, combined by a fitted logistic model."""
+
+    name = "offline-v1"
+
+    def __init__(self, embedder: Embedder, weights: dict[str, float] | None = None, threshold: float | None = None):
+        self.embedder = embedder
+        params = weights or _load_params()
+        self.bias = float(params.get("bias", 0.0))
+        self.weights = np.array([float(params.get(f, 0.0)) for f in FEATURES])
+        self.threshold = float(threshold if threshold is not None else params.get("threshold", 0.5))
+
+    def features(self, claim: str, passages: Sequence[str]) -> tuple[np.ndarray, int, tuple[int, int]]:
+        units: list[tuple[int, int, int]] = []  # (passage, start, end)
+        for p, text in enumerate(passages):
+            spans = sentence_spans(text) or ([(0, len(text))] if text.strip() else [])
+            units.extend((p, a, b) for a, b in spans)
+        if not units:
+            return np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]), 0, (0, 0)
+        sentences = [passages[p][a:b] for p, a, b in units]
+        vecs = self.embedder.embed([claim, *sentences])
+        sims = vecs[1:] @ vecs[0]
+        order = np.argsort(-sims)
+        best = int(order[0])
+        top2 = float(np.mean(sims[order[:2]]))
+        claim_terms = content_stems(claim)
+        all_terms: set[str] = set()
+        for s in sentences:
+            all_terms |= content_stems(s)
+        p_best = units[best][0]
+        window = " ".join(
+            sentences[i] for i in range(max(0, best - 1), min(len(units), best + 2)) if units[i][0] == p_best
+        )
+        coverage = len(claim_terms & all_terms) / max(len(claim_terms), 1)
+        window_coverage = len(claim_terms & content_stems(window)) / max(len(claim_terms), 1)
+        joined = " ".join(passages)
+        specific = specific_terms(claim)
+        specific_coverage = len(specific & specific_terms(joined)) / len(specific) if specific else 1.0
+        bigrams = content_bigrams(claim)
+        bigram_coverage = len(bigrams & content_bigrams(joined)) / len(bigrams) if bigrams else 1.0
+        claim_numbers = numbers(claim)
+        text_numbers = set().union(*(numbers(s) for s in sentences)) if sentences else set()
+        missing = len(claim_numbers - text_numbers) / len(claim_numbers) if claim_numbers else 0.0
+        # polarity against the sentence most like the claim in meaning and in words (the likely rationale)
+        overlap = np.array([len(claim_terms & content_stems(t)) / max(len(claim_terms), 1) for t in sentences])
+        rationale = int(np.argmax(sims + overlap))
+        top = [sentences[rationale]]
+        claim_neg = bool(_NEGATION.search(claim))
+        negation = float(all(bool(_NEGATION.search(t)) != claim_neg for t in top))
+        d_claim = _direction(claim)
+        direction = float(d_claim != 0 and all(_direction(t) == -d_claim for t in top))
+        feats = np.array(
+            [
+                float(sims[best]),
+                top2,
+                coverage,
+                window_coverage,
+                specific_coverage,
+                bigram_coverage,
+                missing,
+                negation,
+                direction,
+            ]
+        )
+        p, a, b = units[best]
+        return feats, p, (a, b)
+
+    def support(self, claim: str, passages: Sequence[str]) -> Support:
+        feats, p, span = self.features(claim, passages)
+        score = 1.0 / (1.0 + math.exp(-(self.bias + float(self.weights @ feats))))
+        return Support(score, p, span)
+
+
+def _load_params() -> dict[str, float]:
+    return json.loads((resources.files("rag") / "judge_offline_v1.json").read_text())
+
+
+def fit_logistic(
+    X: np.ndarray, y: np.ndarray, l2: float = 1e-3, steps: int = 6000, lr: float = 1.0
+) -> tuple[float, np.ndarray]:
+    """Plain L2-regularised logistic regression by gradient descent (a handful of features)."""
+    w = np.zeros(X.shape[1])
+    b = 0.0
+    pos_weight = (len(y) - y.sum()) / max(y.sum(), 1)  # balance the classes
+    sample_w = np.where(y == 1, pos_weight, 1.0)
+    sample_w = sample_w / sample_w.mean()
+    for _ in range(steps):
+        z = X @ w + b
+        p = 1 / (1 + np.exp(-z))
+        g = (p - y) * sample_w
+        w -= lr * (X.T @ g / len(y) + l2 * w)
+        b -= lr * g.mean()
+    return b, w
+
+
+# -- checking an answer ---------------------------------------------------------------------
+def needs_citation(sentence: Sentence) -> bool:
+    """Whether a sentence states something a source must back: as in ALCE, every sentence of
+    substance does; only our own framing sentences and fragments do not."""
+    if sentence.kind == "framing":
+        return False
+    return len(re.sub(r"\[\d+\]", "", sentence.text).split()) >= 5
+
+
+def check(
+    sections: list[Section],
+    sources: list[Source],
+    evidence: Sequence[Evidence],
+    judge: Judge,
+    mode: str = "flag",
+) -> tuple[list[Section], list[Source], GroundingReport]:
+    """Verify every sentence; returns the (repaired) sections and sources, and the receipt."""
+    report = GroundingReport(judge=judge.name, mode=mode)
+    if mode == "off":
+        return sections, sources, report
+    chunks_of = {
+        s.number: [e for e in evidence if e.chunk.doc_id == s.doc_id and e.chunk.chunk_id in s.chunk_ids]
+        for s in sources
+    }
+    for number, evs in chunks_of.items():
+        if not evs:  # cited paper: fall back to all its retrieved chunks
+            doc = sources[number - 1].doc_id
+            chunks_of[number] = [e for e in evidence if e.chunk.doc_id == doc]
+    n_claims = supported = uncited = 0
+    n_citations = relevant = invalid = 0
+    out_sections: list[Section] = []
+    for section in sections:
+        kept: list[Sentence] = []
+        for sentence in section.sentences:
+            claim = re.sub(r"\s*\[\d+\]", "", sentence.text).strip()
+            verdict = SentenceVerdict(
+                section=section.title, sentence=sentence.text, citations=sentence.citations, verdict="no_claim"
+            )
+            valid = [n for n in sentence.citations if n in chunks_of]
+            bad = [n for n in sentence.citations if n not in chunks_of]
+            n_citations += len(sentence.citations)
+            invalid += len(bad)
+            worthy = needs_citation(sentence)
+            if worthy:
+                n_claims += 1
+            if bad:
+                verdict.verdict = "invalid_citation"
+            if not sentence.citations:
+                if worthy:
+                    uncited += 1
+                    verdict.verdict = "uncited"
+                    report.sentences.append(verdict)
+                    kept.append(_repair_uncited(sentence, mode, verdict, report))
+                else:
+                    report.sentences.append(verdict)
+                    kept.append(sentence)
+                continue
+            passages, owners = _passages(valid, chunks_of)
+            result = judge.support(claim, passages) if passages else Support(0.0, 0, (0, 0))
+            verdict.score = round(result.score, 4)
+            if passages:
+                owner, ev = owners[result.passage]
+                verdict.best_source, verdict.chunk_id = owner, ev.chunk.chunk_id
+                verdict.quote = passages[result.passage][result.span[0] : result.span[1]]
+                verdict.quote_span = result.span
+            ok = bool(passages) and result.supported(judge.threshold)
+            if ok:
+                if worthy:
+                    supported += 1
+                verdict.verdict = "supported" if not bad else "invalid_citation"
+                relevant += _relevant_citations(claim, valid, chunks_of, judge)
+                report.sentences.append(verdict)
+                kept.append(_drop_invalid(sentence, bad) if bad and mode == "strict" else sentence)
+                continue
+            verdict.verdict = "unsupported" if not bad else "invalid_citation"
+            repaired = (
+                _recite(claim, sentence, evidence, sources, judge, mode, verdict, report) if mode == "strict" else None
+            )
+            if repaired is not None:
+                kept.append(repaired)
+                if worthy:
+                    supported += 1
+            elif mode == "strict":
+                verdict.action = "removed"
+                report.changes.append(f"Removed an unsupported sentence from “{section.title}”: {sentence.text[:120]}")
+            else:
+                verdict.action = "flagged"
+                kept.append(sentence.model_copy(update={"flagged": True}))
+            report.sentences.append(verdict)
+        if kept:
+            out_sections.append(section.model_copy(update={"sentences": kept}))
+    report.citation_recall = round(supported / n_claims, 4) if n_claims else None
+    report.citation_precision = round(relevant / max(n_citations - invalid, 1), 4) if n_citations else None
+    report.uncited_rate = round(uncited / n_claims, 4) if n_claims else None
+    report.invalid_citation_rate = round(invalid / n_citations, 4) if n_citations else None
+    return out_sections, sources, report
+
+
+def _passages(
+    numbers_: list[int], chunks_of: dict[int, list[Evidence]]
+) -> tuple[list[str], list[tuple[int, Evidence]]]:
+    passages, owners = [], []
+    for n in numbers_:
+        for ev in chunks_of.get(n, []):
+            passages.append(ev.chunk.text)
+            owners.append((n, ev))
+    return passages, owners
+
+
+def _relevant_citations(claim: str, valid: list[int], chunks_of: dict[int, list[Evidence]], judge: Judge) -> int:
+    if len(valid) == 1:
+        return 1
+    count = 0
+    for n in valid:
+        alone = judge.support(claim, _passages([n], chunks_of)[0]).supported(judge.threshold)
+        others = [m for m in valid if m != n]
+        without = judge.support(claim, _passages(others, chunks_of)[0]).supported(judge.threshold)
+        count += int(alone or not without)  # irrelevant only when it adds nothing the others lack
+    return count
+
+
+def _drop_invalid(sentence: Sentence, bad: list[int]) -> Sentence:
+    text = sentence.text
+    for n in bad:
+        text = text.replace(f"[{n}]", "")
+    return sentence.model_copy(
+        update={
+            "text": re.sub(r"\s+([.!?])$", r"\1", text.strip()),
+            "citations": [c for c in sentence.citations if c not in bad],
+        }
+    )
+
+
+def _repair_uncited(sentence: Sentence, mode: str, verdict: SentenceVerdict, report: GroundingReport) -> Sentence:
+    # A claim with no citation cannot be re-cited with confidence of what it meant: keep it, marked.
+    verdict.action = "flagged"
+    report.changes.append(f"Flagged a claim without citation: {sentence.text[:120]}")
+    return sentence.model_copy(update={"flagged": True})
+
+
+def _recite(
+    claim: str,
+    sentence: Sentence,
+    evidence: Sequence[Evidence],
+    sources: list[Source],
+    judge: Judge,
+    mode: str,
+    verdict: SentenceVerdict,
+    report: GroundingReport,
+) -> Sentence | None:
+    """Point an unsupported sentence at the evidence that supports it best, if any does."""
+    if not evidence:
+        return None
+    result = judge.support(claim, [e.chunk.text for e in evidence])
+    if not result.supported(judge.threshold):
+        return None
+    ev = evidence[result.passage]
+    source = next((s for s in sources if s.doc_id == ev.chunk.doc_id), None)
+    if source is None:
+        source = Source(
+            number=len(sources) + 1,
+            doc_id=ev.chunk.doc_id,
+            title=ev.chunk.title,
+            year=ev.chunk.year,
+            authors=ev.chunk.authors,
+            doi=ev.chunk.doi,
+        )
+        sources.append(source)
+    if ev.chunk.chunk_id not in source.chunk_ids:
+        source.chunk_ids.append(ev.chunk.chunk_id)
+    text = re.sub(r"\s*\[\d+\]", "", sentence.text).rstrip()
+    text = f"{text[:-1]} [{source.number}]{text[-1]}" if text[-1:] in ".!?" else f"{text} [{source.number}]."
+    verdict.action = "recited"
+    verdict.best_source, verdict.chunk_id, verdict.score = source.number, ev.chunk.chunk_id, round(result.score, 4)
+    verdict.quote = ev.chunk.text[result.span[0] : result.span[1]]
+    verdict.quote_span = result.span
+    report.changes.append(f"Re-cited to [{source.number}]: {text[:120]}")
+    return sentence.model_copy(update={"text": text, "citations": [source.number]})

@@ -1,0 +1,123 @@
+"""The grounding checker on hand-made sentences, and repair in strict mode."""
+
+import pytest
+
+from rag.check import OfflineJudge, check, content_stems, needs_citation, numbers
+from rag.embed import CachedEmbedder, LocalEmbedder
+from rag.types import Chunk, Evidence, Section, Sentence, Source
+
+PASSAGES = {
+    "d:vitd": (
+        "Vitamin D supplementation in postmenopausal women. In a randomised trial of 400 women, daily vitamin D3 "
+        "(800 IU) with calcium increased lumbar spine bone mineral density by 2.1% over two years. "
+        "Hip fracture incidence was reduced by 26% in the treated group."
+    ),
+    "d:statin": (
+        "Statins and dementia. Among 12,000 adults followed for ten years, statin use was not associated with "
+        "a lower risk of dementia (hazard ratio 0.98)."
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def judge():
+    return OfflineJudge(CachedEmbedder(LocalEmbedder()))
+
+
+@pytest.fixture
+def evidence():
+    out = []
+    for i, (doc, text) in enumerate(PASSAGES.items(), start=1):
+        chunk = Chunk(chunk_id=f"c{i}", doc_id=doc, text=text, index=0, n_chunks=1, n_tokens=50, paper_hash="h")
+        out.append(Evidence(chunk=chunk, score=1.0, rank=i))
+    return out
+
+
+def sources():
+    return [Source(number=1, doc_id="d:vitd", chunk_ids=["c1"]), Source(number=2, doc_id="d:statin", chunk_ids=["c2"])]
+
+
+def verdicts(sentences, evidence, judge, mode="flag"):
+    sections = [Section(title="Findings", sentences=sentences)]
+    out_sections, out_sources, report = check(sections, sources(), evidence, judge, mode)
+    return out_sections, out_sources, report
+
+
+def test_supported_paraphrase_and_verbatim(judge, evidence):
+    s = [
+        Sentence(
+            text="Daily vitamin D3 with calcium raised lumbar spine bone density by 2.1% in postmenopausal women [1].",
+            citations=[1],
+        ),
+        Sentence(text="Statin use was not associated with a lower risk of dementia [2].", citations=[2]),
+    ]
+    _, _, report = verdicts(s, evidence, judge)
+    assert [v.verdict for v in report.sentences] == ["supported", "supported"]
+    v = report.sentences[0]
+    assert v.chunk_id == "c1" and v.quote in PASSAGES["d:vitd"] and "2.1%" in v.quote
+    a, b = v.quote_span
+    assert PASSAGES["d:vitd"][a:b] == v.quote
+    assert report.citation_recall == 1.0 and report.citation_precision == 1.0
+
+
+def test_swapped_citation_is_unsupported(judge, evidence):
+    s = [Sentence(text="Statin use was not associated with a lower risk of dementia [1].", citations=[1])]
+    _, _, report = verdicts(s, evidence, judge)
+    assert report.sentences[0].verdict == "unsupported" and report.citation_recall == 0.0
+
+
+def test_fabricated_numbers_score_lower(judge, evidence):
+    true = judge.support("Hip fracture incidence was reduced by 26% in the treated group.", [PASSAGES["d:vitd"]])
+    fake = judge.support("Hip fracture incidence was reduced by 71% in the treated group.", [PASSAGES["d:vitd"]])
+    assert fake.score < true.score
+    assert numbers("reduced by 71% (p = 0.03)") == {"71", "0.03"}
+
+
+def test_negated_claim_scores_lower(judge, evidence):
+    true = judge.support("Statin use was not associated with a lower risk of dementia.", [PASSAGES["d:statin"]])
+    negated = judge.support("Statin use was associated with a lower risk of dementia.", [PASSAGES["d:statin"]])
+    assert negated.score < true.score
+
+
+def test_out_of_range_and_uncited(judge, evidence):
+    s = [
+        Sentence(text="Vitamin D supplements raised lumbar bone density in older women [7].", citations=[7]),
+        Sentence(text="Half of all patients improved significantly after 12 weeks of treatment.", citations=[]),
+        Sentence(text="This briefing draws on two papers.", kind="framing"),
+    ]
+    _, _, report = verdicts(s, evidence, judge)
+    assert [v.verdict for v in report.sentences] == ["invalid_citation", "uncited", "no_claim"]
+    assert report.invalid_citation_rate == 1.0 and report.uncited_rate == 0.5
+    assert not needs_citation(s[2]) and needs_citation(s[1])
+
+
+def test_strict_mode_recites_or_removes(judge, evidence):
+    s = [
+        Sentence(
+            text="Statin use was not associated with a lower risk of dementia [1].", citations=[1]
+        ),  # wrong source
+        Sentence(
+            text="Coffee consumption doubles the lifespan of marathon runners in Norway [1].", citations=[1]
+        ),  # fabricated
+        Sentence(text="Hip fracture incidence was reduced by 26% in the treated group [1].", citations=[1]),
+    ]
+    sections, _, report = verdicts(s, evidence, judge, mode="strict")
+    texts = [x.text for x in sections[0].sentences]
+    assert texts == [
+        "Statin use was not associated with a lower risk of dementia [2].",
+        "Hip fracture incidence was reduced by 26% in the treated group [1].",
+    ]
+    assert [v.action for v in report.sentences] == ["recited", "removed", "kept"]
+    assert len(report.changes) == 2
+
+
+def test_flag_mode_keeps_and_marks(judge, evidence):
+    s = [Sentence(text="Coffee consumption doubles the lifespan of marathon runners in Norway [1].", citations=[1])]
+    sections, _, report = verdicts(s, evidence, judge, mode="flag")
+    assert sections[0].sentences[0].flagged and report.sentences[0].action == "flagged"
+    _, _, off = verdicts(s, evidence, judge, mode="off")
+    assert off.sentences == [] and off.mode == "off"
+
+
+def test_content_stems_ignore_stopwords():
+    assert content_stems("The effects of statins on the risk") == {"effect", "statin", "risk"}
