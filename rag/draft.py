@@ -478,49 +478,15 @@ _OBJECTIVE = re.compile(
     re.IGNORECASE,
 )
 _GENERIC = set(
-    [
-        "study",
-        "trial",
-        "evaluation",
-        "time",
-        "recommended",
-        "current",
-        "present",
-        "new",
-        "important",
-        "role",
-        "different",
-        "several",
-        "various",
-        "current",
-        "potential",
-        "possible",
-        "clinical",
-        "treatment",
-        "treatments",
-        "therapy",
-        "outcome",
-        "outcomes",
-        "factors",
-        "factor",
-        "subjects",
-        "participants",
-        "population",
-        "evidence",
-        "findings",
-        "effect",
-        "effects",
-        "recent",
-        "review",
-        "method",
-        "methods",
-        "model",
-        "models",
-        "response",
-        "rate",
-        "rates",
-    ]
-)
+    """study trial evaluation time recommended current present new important role different several various
+    potential possible clinical treatment treatments therapy outcome outcomes factors factor subjects participants
+    population evidence findings effect effects recent review method methods model models response rate rates reduced
+    reduces reduce improved improves greater lesser small large common compared comparison associations association
+    relative following overall whereas previous further independent independently furthermore moreover addition
+    additionally published observed performed conducted examined evaluated investigated obtained identified suggested
+    demonstrated described determined measured assessed revealed indicated provided include includes including
+    presented suggests suggest""".split()
+)  # fmt: skip
 
 
 @dataclass
@@ -712,11 +678,20 @@ class ExtractiveDrafter:
         def grams(sents: list[_Sent]) -> Counter[str]:
             counts: Counter[str] = Counter()
             for s in sents:
-                raw = [w for w in _WORD.findall(s.text) if w.lower() not in _STOP and len(w) > 2]
-                for w in raw:
-                    forms.setdefault(w.lower(), Counter())[w] += 1
-                words = [w.lower() for w in raw]
-                counts.update(set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)})
+                tokens = _WORD.findall(s.text)
+                keep = [w.lower() not in _STOP and len(w) > 2 for w in tokens]
+                words = [w.lower() for w, k in zip(tokens, keep, strict=True) if k]
+                for w, k in zip(tokens, keep, strict=True):
+                    if k:
+                        forms.setdefault(w.lower(), Counter())[w] += 1
+                # phrases only from words that stand side by side in the sentence ("bone density", not
+                # "changes gut" from "changes in gut")
+                phrases = {
+                    f"{a.lower()} {b.lower()}"
+                    for (a, ka), (b, kb) in itertools.pairwise(zip(tokens, keep, strict=True))
+                    if ka and kb
+                }
+                counts.update(set(words) | phrases)
             return counts
 
         mine, theirs = grams(members), grams(others)
@@ -742,11 +717,13 @@ class ExtractiveDrafter:
             if len(picked) == 2:
                 break
         if not picked:
-            return "Findings"
+            return "Other Findings"
 
         def show(word: str) -> str:
             form = forms.get(word, Counter({word: 1})).most_common(1)[0][0]
-            return form if form.isupper() or any(c.isdigit() for c in form) else form[:1].upper() + form[1:].lower()
+            if any(c.isupper() for c in form[1:]) or any(c.isdigit() for c in form):
+                return form  # acronyms and names as written: NSAIDs, BMD, IL-6
+            return form[:1].upper() + form[1:]
 
         return " and ".join(" ".join(show(w) for w in p.split()) for p in picked)
 
