@@ -1,9 +1,11 @@
 """rag: sectioned, cited answers from a corpus of scientific papers, checked sentence by sentence.
 
 >>> import rag
->>> report = rag.ingest("papers/", collection="demo")   # doctest: +SKIP
+>>> report = rag.ingest("papers/", collection="demo")                  # doctest: +SKIP
+>>> print(rag.answer("Can vitamin D reverse osteoporosis?", collection="demo").markdown)  # doctest: +SKIP
 """
 
+from rag.answer import aanswer, answer
 from rag.errors import (
     CollectionNotFoundError,
     ConfigError,
@@ -12,6 +14,9 @@ from rag.errors import (
     EmbedderMismatchError,
     EmptyInputError,
     InputError,
+    LLMError,
+    LLMResponseError,
+    LLMUnavailableError,
     ModelError,
     RagError,
     RecordError,
@@ -22,12 +27,31 @@ from rag.errors import (
 )
 from rag.settings import Settings
 from rag.store import ingest
-from rag.types import Chunk, CollectionStats, IngestReport, InputFailure, Paper, PaperSection
+from rag.types import (
+    Answer,
+    Chunk,
+    Citation,
+    CollectionStats,
+    Evidence,
+    Filters,
+    GroundingReport,
+    IngestReport,
+    InputFailure,
+    Paper,
+    PaperSection,
+    Section,
+    Sentence,
+    SentenceVerdict,
+    Source,
+    Usage,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Answer",
     "Chunk",
+    "Citation",
     "CollectionNotFoundError",
     "CollectionStats",
     "ConfigError",
@@ -35,18 +59,31 @@ __all__ = [
     "DatasetError",
     "EmbedderMismatchError",
     "EmptyInputError",
+    "Evidence",
+    "Filters",
+    "GroundingReport",
     "IngestReport",
     "InputError",
     "InputFailure",
+    "LLMError",
+    "LLMResponseError",
+    "LLMUnavailableError",
     "ModelError",
     "Paper",
     "PaperSection",
     "RagError",
     "RecordError",
+    "Section",
+    "Sentence",
+    "SentenceVerdict",
     "Settings",
+    "Source",
     "StoreError",
     "StoreUnavailableError",
     "TextEncodingError",
     "UnsupportedFormatError",
+    "Usage",
+    "aanswer",
+    "answer",
     "ingest",
 ]

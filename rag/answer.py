@@ -20,7 +20,7 @@ from rag.errors import ConfigError
 from rag.llm import ChatModel, make_chat
 from rag.retrieve import Retriever
 from rag.settings import Settings
-from rag.types import Answer, Filters, Section, Sentence, Usage
+from rag.types import Answer, Citation, Filters, Section, Sentence, Usage
 
 _RETRIEVERS: dict[tuple[str, str], Retriever] = {}
 _EMBEDDERS: dict[str, CachedEmbedder] = {}
@@ -183,6 +183,15 @@ async def aanswer(
         ),
         evidence=evidence,
     )
+    if grounding:
+        seen: set[tuple[int, str]] = set()
+        for v in grounding.sentences:
+            if v.best_source and v.chunk_id and (v.best_source, v.chunk_id) not in seen and v.action != "removed":
+                seen.add((v.best_source, v.chunk_id))
+                doc_id = answer.sources[v.best_source - 1].doc_id
+                answer.citations.append(
+                    Citation(number=v.best_source, doc_id=doc_id, chunk_id=v.chunk_id, quote=v.quote)
+                )
     answer.markdown = render_markdown(title, sections, answer)
     if on_token and chat is None:
         on_token(answer.markdown)  # the offline drafter produces its text at once

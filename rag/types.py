@@ -189,25 +189,6 @@ class GroundingReport(BaseModel):
     changes: list[str] = Field(default_factory=list, description="Human-readable list of repairs made.")
 
 
-class PaperStance(BaseModel):
-    """One cited paper's stance toward the question."""
-
-    number: int = Field(description="Source number.")
-    doc_id: str = Field(description="Paper.")
-    stance: str = Field(description="`supports`, `contradicts` or `neutral`.")
-    sentence: str = Field("", description="The sentence that shows the stance.")
-
-
-class Consensus(BaseModel):
-    """A consensus meter: what the cited papers say about the question, counted."""
-
-    verdict: str = Field(description="`yes`, `possibly`, `no` or `unclear`.")
-    supports: int = Field(0, description="Papers that support.")
-    contradicts: int = Field(0, description="Papers that contradict.")
-    neutral: int = Field(0, description="Papers that neither support nor contradict.")
-    papers: list[PaperStance] = Field(default_factory=list, description="Per-paper stances.")
-
-
 class Usage(BaseModel):
     """What an answer cost."""
 
@@ -227,8 +208,8 @@ class Answer(BaseModel):
     )
     sources: list[Source] = Field(default_factory=list, description="Cited papers, numbered by first citation.")
     markdown: str = Field("", description="The whole answer rendered as Markdown, with a numbered source list.")
+    citations: list[Citation] = Field(default_factory=list, description="Each cited source with the quote it rests on.")
     grounding: GroundingReport | None = Field(None, description="Citation-grounding receipt.")
-    consensus: Consensus | None = Field(None, description="What the cited papers say, counted.")
     drafter: str = Field("", description="Which drafter wrote it: `extractive` or `llm:<model>`.")
     answerable: bool = Field(True, description="False when the corpus holds no evidence for the question.")
     usage: Usage = Field(default_factory=Usage, description="LLM calls, tokens and seconds per stage.")

@@ -1,11 +1,11 @@
 """answer(): offline extractive drafting, the LLM drafter with a scripted model, and edge cases."""
 
+import importlib
 import json
 import re
 
 import pytest
 
-from rag import answer as answer_mod
 from rag.answer import aanswer, answer
 from rag.draft import StreamRenumber, build_messages, parse_llm_markdown, title_from_question
 from rag.errors import ConfigError
@@ -32,7 +32,7 @@ def corpus(settings, tmp_path):
     path = tmp_path / "corpus.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     Store(settings).ingest([path], collection="qa-test")
-    answer_mod._RETRIEVERS.clear()
+    importlib.import_module("rag.answer")._RETRIEVERS.clear()  # `rag.answer` the attribute is the function
     return records
 
 
@@ -205,3 +205,5 @@ def test_offline_answers_come_with_a_grounding_receipt(settings, corpus):
         a_, b_ = v.quote_span
         assert by_id[v.chunk_id][a_:b_] == v.quote
     assert "check" in a.usage.seconds
+    assert a.citations and {c.number for c in a.citations} <= {s.number for s in a.sources}
+    assert all(c.quote for c in a.citations)

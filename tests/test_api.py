@@ -3,30 +3,11 @@ import rag
 
 def test_public_api_is_pinned():
     assert sorted(rag.__all__) == sorted(
-        [
-            "Chunk",
-            "CollectionNotFoundError",
-            "CollectionStats",
-            "ConfigError",
-            "CorruptFileError",
-            "DatasetError",
-            "EmbedderMismatchError",
-            "EmptyInputError",
-            "IngestReport",
-            "InputError",
-            "InputFailure",
-            "ModelError",
-            "Paper",
-            "PaperSection",
-            "RagError",
-            "RecordError",
-            "Settings",
-            "StoreError",
-            "StoreUnavailableError",
-            "TextEncodingError",
-            "UnsupportedFormatError",
-            "ingest",
-        ]
+        """Answer Chunk Citation CollectionNotFoundError CollectionStats ConfigError CorruptFileError DatasetError
+        EmbedderMismatchError EmptyInputError Evidence Filters GroundingReport IngestReport InputError InputFailure
+        LLMError LLMResponseError LLMUnavailableError ModelError Paper PaperSection RagError RecordError Section
+        Sentence SentenceVerdict Settings Source StoreError StoreUnavailableError TextEncodingError
+        UnsupportedFormatError Usage aanswer answer ingest""".split()
     )
     for name in rag.__all__:
         assert hasattr(rag, name), name
@@ -35,3 +16,9 @@ def test_public_api_is_pinned():
 def test_every_error_is_a_rag_error():
     errors = [getattr(rag, n) for n in rag.__all__ if n.endswith("Error")]
     assert all(issubclass(e, rag.RagError) for e in errors)
+
+
+def test_answer_is_async_core_with_sync_wrapper():
+    import inspect
+
+    assert inspect.iscoroutinefunction(rag.aanswer) and not inspect.iscoroutinefunction(rag.answer)
