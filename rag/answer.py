@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rag.check import OfflineJudge, check
+from rag.check import Judge, LLMJudge, OfflineJudge, check, claims_to_check
 from rag.draft import Draft, ExtractiveDrafter, LLMDrafter, StreamRenumber, title_from_question
 from rag.embed import CachedEmbedder, Embedder, LocalEmbedder
 from rag.errors import ConfigError
@@ -151,10 +151,21 @@ async def aanswer(
     grounding = None
     if draft.answerable and sections:
         t2 = time.perf_counter()
-        judge = _judge(settings)
+        judge: Judge = _judge(settings)
+        llm_judge = None
+        if chat is not None and settings.check.judge in ("auto", "llm") and settings.check.mode != "off":
+            llm_judge = LLMJudge(chat, judge)
+            await llm_judge.prepare(claims_to_check(sections, sources, evidence))
+            judge = llm_judge
         sections, sources, grounding = await asyncio.to_thread(
             check, sections, list(sources), evidence, judge, settings.check.mode
         )
+        if llm_judge and llm_judge.completion:
+            draft.usage.llm_calls += 1
+            draft.usage.prompt_tokens += llm_judge.completion.prompt_tokens
+            draft.usage.completion_tokens += llm_judge.completion.completion_tokens
+        if llm_judge and llm_judge.error:
+            grounding.changes.append(llm_judge.error)
         if draft.invalid_keys:
             grounding.changes.append(
                 f"Dropped citations to sources that were not given: {', '.join(draft.invalid_keys)}"

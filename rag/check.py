@@ -29,6 +29,8 @@ from typing import Protocol
 import numpy as np
 
 from rag.embed import Embedder
+from rag.errors import LLMError
+from rag.llm import ChatModel, Completion, Message
 from rag.text import sentence_spans
 from rag.types import Evidence, GroundingReport, Section, Sentence, SentenceVerdict, Source
 
@@ -289,6 +291,86 @@ class OfflineJudge:
         return Support(score, p, span)
 
 
+class LLMJudge:
+    """Asks the chat model, in one call per answer, whether each claim is supported by what it cites.
+
+    :meth:`prepare` sends every cited sentence with its passages at once; :meth:`support` answers
+    from those verdicts and falls back to the offline judge for anything not asked (re-citing,
+    citation-precision probes) or when the model's reply cannot be used.
+    """
+
+    threshold = 0.5
+
+    def __init__(self, chat: ChatModel, fallback: Judge) -> None:
+        self.chat, self.fallback = chat, fallback
+        self.name = f"llm-judge:{chat.name.removeprefix('llm:')}"
+        self._verdicts: dict[tuple[str, tuple[str, ...]], Support] = {}
+        self.completion: Completion | None = None
+        self.error: str | None = None
+
+    async def prepare(self, items: Sequence[tuple[str, Sequence[str]]]) -> None:
+        if not items:
+            return
+        from rag.draft import fence
+        from rag.prompts import render
+
+        blocks = []
+        for i, (claim, passages) in enumerate(items, start=1):
+            cited = "\n".join(f'<source id="P{j}">\n{fence(p)}\n</source>' for j, p in enumerate(passages, start=1))
+            blocks.append(f"Claim {i}: {fence(claim)}\n{cited}")
+        messages = [
+            Message("system", render("judge_system_v1")),
+            Message("user", render("judge_user_v1", n_claims=len(items), claims="\n\n".join(blocks))),
+        ]
+        try:
+            self.completion = await self.chat.complete(messages)
+            verdicts = _parse_verdicts(self.completion.text, len(items))
+        except (LLMError, ValueError) as exc:
+            self.error = f"LLM judge unusable, offline judge used instead: {exc}"
+            return
+        for (claim, passages), (score, quote) in zip(items, verdicts, strict=True):
+            p, span = _locate(quote, passages)
+            if span is None:  # no exact quote: take the offline judge's best sentence as the receipt
+                best = self.fallback.support(claim, passages)
+                p, span = best.passage, best.span
+            self._verdicts[(claim, tuple(passages))] = Support(score, p, span)
+
+    def support(self, claim: str, passages: Sequence[str]) -> Support:
+        found = self._verdicts.get((claim, tuple(passages)))
+        if found is not None:
+            return found
+        fallback = self.fallback.support(claim, passages)
+        # rescale so the fallback's own threshold maps onto ours
+        score = 0.5 + (fallback.score - self.fallback.threshold) / 2
+        return Support(min(max(score, 0.0), 1.0), fallback.passage, fallback.span)
+
+
+def _parse_verdicts(text: str, n: int) -> list[tuple[float, str]]:
+    match = re.search(r"\[.*\]", text, re.DOTALL)
+    if not match:
+        raise ValueError("no JSON array in the reply")
+    data = json.loads(match.group(0))
+    if not isinstance(data, list) or len(data) != n:
+        raise ValueError(f"expected {n} verdicts, got {len(data) if isinstance(data, list) else type(data).__name__}")
+    out = []
+    for item in data:
+        score = float(item.get("score", 0.0)) if isinstance(item, dict) else 0.0
+        quote = str(item.get("quote") or "") if isinstance(item, dict) else ""
+        out.append((min(max(score, 0.0), 1.0), quote))
+    return out
+
+
+def _locate(quote: str, passages: Sequence[str]) -> tuple[int, tuple[int, int] | None]:
+    quote = quote.strip().strip('"')
+    if len(quote) < 8:
+        return 0, None
+    for p, text in enumerate(passages):
+        at = text.find(quote)
+        if at >= 0:
+            return p, (at, at + len(quote))
+    return 0, None
+
+
 def _load_params() -> dict[str, float]:
     return json.loads((resources.files("rag") / "judge_offline_v1.json").read_text())
 
@@ -320,6 +402,29 @@ def needs_citation(sentence: Sentence) -> bool:
     return len(re.sub(r"\[\d+\]", "", sentence.text).split()) >= 5
 
 
+def _chunks_of(sources: list[Source], evidence: Sequence[Evidence]) -> dict[int, list[Evidence]]:
+    """Source number → the evidence chunks it stands for (the cited ones, else all of the paper's)."""
+    out: dict[int, list[Evidence]] = {}
+    for s in sources:
+        cited = [e for e in evidence if e.chunk.doc_id == s.doc_id and e.chunk.chunk_id in s.chunk_ids]
+        out[s.number] = cited or [e for e in evidence if e.chunk.doc_id == s.doc_id]
+    return out
+
+
+def claims_to_check(
+    sections: list[Section], sources: list[Source], evidence: Sequence[Evidence]
+) -> list[tuple[str, list[str]]]:
+    """Every cited sentence with the passages its valid citations point at (what a judge is asked)."""
+    chunks_of = _chunks_of(sources, evidence)
+    items = []
+    for section in sections:
+        for sentence in section.sentences:
+            valid = [n for n in sentence.citations if n in chunks_of]
+            if valid:
+                items.append((re.sub(r"\s*\[\d+\]", "", sentence.text).strip(), _passages(valid, chunks_of)[0]))
+    return items
+
+
 def check(
     sections: list[Section],
     sources: list[Source],
@@ -331,14 +436,7 @@ def check(
     report = GroundingReport(judge=judge.name, mode=mode)
     if mode == "off":
         return sections, sources, report
-    chunks_of = {
-        s.number: [e for e in evidence if e.chunk.doc_id == s.doc_id and e.chunk.chunk_id in s.chunk_ids]
-        for s in sources
-    }
-    for number, evs in chunks_of.items():
-        if not evs:  # cited paper: fall back to all its retrieved chunks
-            doc = sources[number - 1].doc_id
-            chunks_of[number] = [e for e in evidence if e.chunk.doc_id == doc]
+    chunks_of = _chunks_of(sources, evidence)
     n_claims = supported = uncited = 0
     n_citations = relevant = invalid = 0
     out_sections: list[Section] = []

@@ -129,6 +129,9 @@ class CheckSettings(BaseModel):
     threshold: float | None = Field(
         None, ge=0, le=1, description="Support threshold; unset: the judge's calibrated one."
     )
+    judge: Literal["auto", "offline", "llm"] = Field(
+        "auto", description="`auto`: the LLM judge when an endpoint is configured (one extra call), else offline."
+    )
 
 
 class Settings(BaseSettings):

@@ -178,14 +178,17 @@ def test_answer_through_a_real_openai_compatible_endpoint(settings, corpus, monk
     from tests.fake_openai import FakeOpenAI
 
     reply = "# Leaf Remodelling\n\nIntro sentence [S1].\n\n## Mitochondria\n\nThey act early [S1][S2].\n\n## Conclusion\n\nYes [S2]."
-    with FakeOpenAI([("status", 429), ("text", reply)]) as fake:
+    verdicts = '[{"id": 1, "score": 0.9, "quote": ""}, {"id": 2, "score": 0.9, "quote": ""}, {"id": 3, "score": 0.9, "quote": ""}]'
+    with FakeOpenAI([("status", 429), ("text", reply), ("text", verdicts)]) as fake:
         monkeypatch.setenv("RAG_LLM_BASE_URL", fake.url)
         monkeypatch.setenv("RAG_LLM_MODEL", "fake-model")
         llm_settings = settings.model_copy(update={"llm": type(settings.llm)(base_url=fake.url, model="fake-model")})
         tokens = []
         a = answer(QUESTION, collection="qa-test", settings=llm_settings, on_token=tokens.append)
-    assert a.drafter == "llm:fake-model" and a.usage.llm_calls == 1
-    assert len(fake.requests) == 2 and fake.requests[1]["stream"] is True  # one 429, retried once
+    assert a.drafter == "llm:fake-model" and a.usage.llm_calls == 2  # the draft, then the citation judge
+    assert len(fake.requests) == 3 and fake.requests[1]["stream"] is True  # one 429, retried once
+    assert a.grounding.judge == "llm-judge:fake-model"
+    assert {v.score for v in a.grounding.sentences if v.citations} == {0.9}  # the endpoint's verdicts were used
     assert '<source id="S1"' in fake.requests[1]["messages"][1]["content"]
     assert [s.title for s in a.sections] == ["Introduction", "Mitochondria", "Conclusion"]
     assert "[S" not in a.markdown and "".join(tokens).startswith("# Leaf Remodelling")
@@ -207,3 +210,17 @@ def test_offline_answers_come_with_a_grounding_receipt(settings, corpus):
     assert "check" in a.usage.seconds
     assert a.citations and {c.number for c in a.citations} <= {s.number for s in a.sources}
     assert all(c.quote for c in a.citations)
+
+
+def test_llm_mode_uses_the_llm_judge_in_one_more_call(settings, corpus):
+    draft = "# T\n\n## Findings\n\nMitochondria change early in programmed cell death [S1].\n\n## Conclusion\n\nThe moon is made of cheese [S1]."
+
+    def judge_reply(messages):
+        n = messages[1].content.count("Claim ")
+        assert n == 2
+        return '[{"id": 1, "score": 0.9, "quote": ""}, {"id": 2, "score": 0.02, "quote": ""}]'
+
+    chat = ScriptedChat([draft, judge_reply])
+    a = answer(QUESTION, collection="qa-test", settings=settings, chat=chat, mode="strict")
+    assert a.usage.llm_calls == 2 and a.grounding.judge == "llm-judge:scripted"
+    assert "cheese" not in a.markdown and any("Removed" in c for c in a.grounding.changes)

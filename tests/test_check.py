@@ -121,3 +121,29 @@ def test_flag_mode_keeps_and_marks(judge, evidence):
 
 def test_content_stems_ignore_stopwords():
     assert content_stems("The effects of statins on the risk") == {"effect", "statin", "risk"}
+
+
+async def test_llm_judge_one_call_and_fallback(judge, evidence):
+    from rag.check import LLMJudge, claims_to_check
+    from rag.llm import ScriptedChat
+
+    sentences = [
+        Sentence(text="Hip fracture incidence was reduced by 26% in the treated group [1].", citations=[1]),
+        Sentence(text="Statins prevent dementia in most adults [2].", citations=[2]),
+    ]
+    sections = [Section(title="Findings", sentences=sentences)]
+    reply = '[{"id": 1, "score": 0.95, "quote": "Hip fracture incidence was reduced by 26%"}, {"id": 2, "score": 0.05, "quote": ""}]'
+    chat = ScriptedChat([reply])
+    llm = LLMJudge(chat, judge)
+    await llm.prepare(claims_to_check(sections, sources(), evidence))
+    assert len(chat.calls) == 1 and "Claim 2: Statins prevent dementia" in chat.calls[0][1].content
+    _, _, report = check(sections, sources(), evidence, llm, "flag")
+    assert report.judge == "llm-judge:scripted"
+    assert [v.verdict for v in report.sentences] == ["supported", "unsupported"]
+    assert report.sentences[0].quote == "Hip fracture incidence was reduced by 26%"
+
+    broken = LLMJudge(ScriptedChat(["I think they are fine."]), judge)
+    await broken.prepare(claims_to_check(sections, sources(), evidence))
+    assert broken.error and "offline judge used instead" in broken.error
+    _, _, report = check(sections, sources(), evidence, broken, "flag")
+    assert report.sentences[0].verdict == "supported"  # the offline fallback still decides
