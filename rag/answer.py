@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rag.check import Judge, LLMJudge, OfflineJudge, check, claims_to_check
+from rag.check import Judge, LLMJudge, NLIJudge, OfflineJudge, check, claims_to_check
 from rag.draft import Draft, ExtractiveDrafter, LLMDrafter, StreamRenumber, title_from_question
 from rag.embed import CachedEmbedder, Embedder, LocalEmbedder
 from rag.errors import ConfigError
@@ -35,7 +35,18 @@ def _shared(embedder: Embedder) -> CachedEmbedder:
         return _EMBEDDERS[embedder.name]
 
 
-def _judge(settings: Settings) -> OfflineJudge:
+_NLI: dict[str, NLIJudge] = {}
+
+
+def _judge(settings: Settings) -> Judge:
+    if settings.check.judge == "nli":
+        if settings.check.nli_path is None:
+            raise ConfigError("check.judge='nli' needs RAG_CHECK__NLI_PATH (a folder with model.onnx, tokenizer.json).")
+        key = str(settings.check.nli_path)
+        with _LOCK:
+            if key not in _NLI:
+                _NLI[key] = NLIJudge(settings.check.nli_path, threshold=settings.check.threshold or 0.5)
+            return _NLI[key]
     # The offline judge was calibrated with the bundled embedder, whatever the collection uses.
     local = LocalEmbedder(settings.embed.model_copy(update={"quantize": True, "batch_size": 1}))
     return OfflineJudge(_shared(local), threshold=settings.check.threshold)
@@ -153,6 +164,8 @@ async def aanswer(
         t2 = time.perf_counter()
         judge: Judge = _judge(settings)
         llm_judge = None
+        if settings.check.judge == "llm" and chat is None:
+            raise ConfigError("check.judge='llm' needs an endpoint: set RAG_LLM_BASE_URL and RAG_LLM_MODEL.")
         if chat is not None and settings.check.judge in ("auto", "llm") and settings.check.mode != "off":
             llm_judge = LLMJudge(chat, judge)
             await llm_judge.prepare(claims_to_check(sections, sources, evidence))

@@ -129,8 +129,13 @@ class CheckSettings(BaseModel):
     threshold: float | None = Field(
         None, ge=0, le=1, description="Support threshold; unset: the judge's calibrated one."
     )
-    judge: Literal["auto", "offline", "llm"] = Field(
-        "auto", description="`auto`: the LLM judge when an endpoint is configured (one extra call), else offline."
+    judge: Literal["auto", "offline", "llm", "nli"] = Field(
+        "auto",
+        description="`auto`: the LLM judge when an endpoint is configured (one extra call), else offline; "
+        "`nli`: an ONNX NLI model from `nli_path`.",
+    )
+    nli_path: Path | None = Field(
+        None, description="Folder with model.onnx, tokenizer.json, config.json (judge `nli`)."
     )
 
 

@@ -147,3 +147,69 @@ async def test_llm_judge_one_call_and_fallback(judge, evidence):
     assert broken.error and "offline judge used instead" in broken.error
     _, _, report = check(sections, sources(), evidence, broken, "flag")
     assert report.sentences[0].verdict == "supported"  # the offline fallback still decides
+
+
+def _tiny_nli_model(folder):
+    """A real (tiny) ONNX model: logits = [0, 0, 0.05 * tokens] so longer premises 'entail' more."""
+    import json as _json
+    import shutil
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    from rag.embed import bundled_model_files
+
+    folder.mkdir()
+    shutil.copy(bundled_model_files()[1], folder / "tokenizer.json")
+    (folder / "config.json").write_text(
+        _json.dumps({"id2label": {"0": "contradiction", "1": "neutral", "2": "entailment"}})
+    )
+    nodes = [
+        helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceSum", ["m", "axes"], ["n"], keepdims=1),
+        helper.make_node("MatMul", ["n", "w"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny-nli",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["b", "s"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["b", "s"]),
+        ],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["b", 3])],
+        [
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("w", TensorProto.FLOAT, [1, 3], [0.0, 0.0, 0.05]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, folder / "model.onnx")
+
+
+def test_nli_judge_loads_a_local_onnx_model(tmp_path, evidence):
+    import math
+
+    from rag.check import NLIJudge
+    from rag.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="lacks"):
+        NLIJudge(tmp_path)
+    _tiny_nli_model(tmp_path / "nli")
+    judge = NLIJudge(tmp_path / "nli")
+    claim = "Hip fractures fell."
+    result = judge.support(claim, [PASSAGES["d:vitd"]])
+    # the longest premise wins; its probability is the model's softmax, computed by hand here
+    premise = max(
+        [
+            "Vitamin D supplementation in postmenopausal women.",
+            "In a randomised trial of 400 women, daily vitamin D3 (800 IU) with calcium increased lumbar spine bone mineral density by 2.1% over two years.",
+            "Hip fracture incidence was reduced by 26% in the treated group.",
+        ],
+        key=len,
+    )
+    n = len(judge.tokenizer.encode(premise, claim).ids)
+    expected = math.exp(0.05 * n) / (2 + math.exp(0.05 * n))
+    a, b = result.span
+    assert PASSAGES["d:vitd"][a:b] == premise and result.score == pytest.approx(expected, rel=1e-5)
+    assert judge.name == "nli:nli"
