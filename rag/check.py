@@ -140,6 +140,7 @@ FEATURES = [
     "window_coverage",
     "specific_coverage",
     "bigram_coverage",
+    "sentence_coverage",
     "missing_numbers",
     "negation_mismatch",
     "direction_mismatch",
@@ -237,7 +238,7 @@ class OfflineJudge:
             spans = sentence_spans(text) or ([(0, len(text))] if text.strip() else [])
             units.extend((p, a, b) for a, b in spans)
         if not units:
-            return np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]), 0, (0, 0)
+            return np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]), 0, (0, 0)
         sentences = [passages[p][a:b] for p, a, b in units]
         vecs = self.embedder.embed([claim, *sentences])
         sims = vecs[1:] @ vecs[0]
@@ -278,6 +279,7 @@ class OfflineJudge:
                 window_coverage,
                 specific_coverage,
                 bigram_coverage,
+                float(overlap.max()),
                 missing,
                 negation,
                 direction,
