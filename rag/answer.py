@@ -117,12 +117,15 @@ async def aanswer(
     filters: Filters | None = None,
     chat: ChatModel | None = None,
     on_token: Callable[[str], None] | None = None,
+    query: str | None = None,
     **overrides: Any,
 ) -> Answer:
     """Answer ``question`` from a collection: a sectioned, cited :class:`Answer`.
 
     ``chat`` replaces the configured chat model (tests pass a scripted one); ``on_token`` receives
-    the answer text as it is produced. Other keyword arguments override settings by name.
+    the answer text as it is produced; ``query`` (default: the question) is what retrieval searches
+    for, e.g. a follow-up question joined with the one before it. Other keyword arguments override
+    settings by name.
     """
     if not question or not question.strip():
         raise ConfigError("The question is empty.")
@@ -130,7 +133,7 @@ async def aanswer(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     retriever = await asyncio.to_thread(_retriever, settings, collection)
-    evidence = await asyncio.to_thread(retriever.search, question, settings.answer.evidence_k, filters)
+    evidence = await asyncio.to_thread(retriever.search, query or question, settings.answer.evidence_k, filters)
     timings["retrieve"] = round(time.perf_counter() - t0, 3)
 
     mode = settings.answer.drafter

@@ -205,6 +205,17 @@ def eval_(
     out.print(f"[dim]wrote {out_dir / 'report.json'} ({report['meta']['seconds']} s)[/]")
 
 
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Serve an OpenAI-compatible API (/v1/chat/completions, /v1/models, /v1/answer)."""
+    from rag.server import serve as run_server
+
+    run_server(host, port)
+
+
 DEMO_QUESTION = "Can vitamin D reverse osteoporosis?"
 
 

@@ -139,6 +139,21 @@ class CheckSettings(BaseModel):
     )
 
 
+class ServerSettings(BaseModel):
+    """`rag serve`: the OpenAI-compatible HTTP server."""
+
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port to listen on.")
+    api_keys: str | None = Field(None, description="Comma-separated bearer tokens (RAG_API_KEYS); unset: no auth.")
+    max_body_bytes: int = Field(256_000, ge=1024, description="Largest request body accepted (413 above).")
+    max_question_chars: int = Field(4000, ge=10, description="Longest question accepted (400 above).")
+    max_concurrent: int = Field(4, ge=1, le=256, description="Answers computed at once; more get 429.")
+    cors_origins: str | None = Field(None, description="Comma-separated origins allowed by CORS (`*` for any).")
+
+    def keys(self) -> set[str]:
+        return {k.strip() for k in (self.api_keys or "").split(",") if k.strip()}
+
+
 class Settings(BaseSettings):
     """All configuration. Construct directly, from the environment, or with :meth:`preset`."""
 
@@ -161,6 +176,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
     check: CheckSettings = Field(default_factory=CheckSettings)  # type: ignore[arg-type]
+    server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
 
     @model_validator(mode="before")
     @classmethod
@@ -178,6 +194,11 @@ class Settings(BaseSettings):
                     llm[key] = value
             if llm:
                 data = {**data, "llm": llm}
+        server = data.get("server")
+        if os.environ.get("RAG_API_KEYS") and (server is None or isinstance(server, dict)):
+            server = dict(server or {})
+            server.setdefault("api_keys", os.environ["RAG_API_KEYS"])
+            data = {**data, "server": server}
         return data
 
     @classmethod

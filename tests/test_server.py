@@ -1,0 +1,152 @@
+"""`rag serve` over real HTTP on 127.0.0.1, driven by the official openai client."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import openai
+import pytest
+import uvicorn
+
+from rag.server import create_app
+from rag.settings import Settings
+from rag.store import Store
+from tests.conftest import head_lines, shared
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("serve")
+    corpus = home / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in head_lines(shared("pubmedqa"), 40)))
+    settings = Settings(home=home / "home", collection="papers", server={"api_keys": "k1,k2", "max_concurrent": 2})
+    Store(settings).ingest([corpus], collection="papers")
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+QUESTION = "Do mitochondria play a role in remodelling lace plant leaves during programmed cell death?"
+
+
+def client(url: str, key: str = "k1") -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=60)
+
+
+def test_models_and_health(server):
+    models = client(server).models.list()
+    assert [m.id for m in models.data] == ["papers"]
+    with urllib.request.urlopen(f"{server}/healthz") as r:
+        assert json.load(r)["status"] == "ok"
+
+
+def test_chat_completion_with_the_openai_client(server):
+    done = client(server).chat.completions.create(model="papers", messages=[{"role": "user", "content": QUESTION}])
+    content = done.choices[0].message.content
+    assert content.startswith("# ") and "## Sources" in content and "[1]" in content
+    extra = done.model_extra["rag"]
+    assert extra["sources"] and extra["grounding"]["citation_recall"] == 1.0
+
+
+def test_streaming_with_the_openai_client(server):
+    stream = client(server).chat.completions.create(
+        model="papers", messages=[{"role": "user", "content": QUESTION}], stream=True
+    )
+    pieces, last = [], None
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        last = chunk
+    text = "".join(pieces)
+    assert text.startswith("# ") and "## Sources" in text
+    assert last.choices[0].finish_reason == "stop" and last.model_extra["rag"]["sources"]
+
+
+def test_follow_up_uses_earlier_turns(server):
+    done = client(server).chat.completions.create(
+        model="papers",
+        messages=[
+            {"role": "user", "content": QUESTION},
+            {"role": "assistant", "content": "..."},
+            {"role": "user", "content": "What staining was used?"},
+        ],
+    )
+    assert done.choices[0].message.content.startswith("# What Staining Was Used?")
+
+
+def post(url: str, body: bytes, token: str | None = "k1") -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def test_bad_requests_get_clear_4xx(server):
+    url = f"{server}/v1/chat/completions"
+    status, body = post(url, b"{not json")
+    assert status == 400 and "Malformed JSON" in body["error"]["message"]
+    status, body = post(url, json.dumps({"model": "papers"}).encode())
+    assert status == 400 and "messages" in body["error"]["message"]
+    status, body = post(url, json.dumps({"messages": [{"role": "system", "content": "hi"}]}).encode())
+    assert status == 400 and "no user message" in body["error"]["message"]
+    status, body = post(url, json.dumps({"messages": [{"role": "user", "content": "x" * 300_000}]}).encode())
+    assert status == 413
+    status, body = post(url, json.dumps({"messages": [{"role": "user", "content": "q" * 5000}]}).encode())
+    assert status == 400 and "longer than" in body["error"]["message"]
+    status, body = post(url, json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode(), token="wrong")
+    assert status == 401 and body["error"]["type"] == "authentication_error"
+    status, body = post(url, json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode(), token=None)
+    assert status == 401
+    with pytest.raises(openai.AuthenticationError):
+        client(server, key="nope").models.list()
+
+
+def test_answer_endpoint_and_unknown_collection(server):
+    status, body = post(f"{server}/v1/answer", json.dumps({"question": QUESTION, "k": 6}).encode())
+    assert status == 200 and body["sources"] and body["markdown"].startswith("# ")
+    status, body = post(f"{server}/v1/answer", json.dumps({"question": QUESTION, "collection": "nope-nope"}).encode())
+    assert status == 404 and body["error"]["code"] == "collection_not_found"
+
+
+def test_concurrency_limit_answers_or_429(server):
+    results = []
+
+    def ask():
+        results.append(post(f"{server}/v1/answer", json.dumps({"question": QUESTION}).encode())[0])
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(results) <= {200, 429} and 200 in results
+
+
+def test_openapi_document(server):
+    with urllib.request.urlopen(f"{server}/openapi.json") as r:
+        doc = json.load(r)
+    assert doc["openapi"].startswith("3.") and "/v1/chat/completions" in doc["paths"] and "/v1/answer" in doc["paths"]
