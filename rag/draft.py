@@ -530,6 +530,13 @@ class ExtractiveDrafter:
         if not sents:
             return Draft(title, [], [], self.name, answerable=False)
         self._score(question, sents)
+        # Off-topic evidence (a small corpus always returns *something*) must not become a section:
+        # keep sentences within reach of the most relevant one.
+        top = sorted((s.rel for s in sents), reverse=True)[:5]
+        floor = 0.5 * sum(top) / len(top)  # robust to one sentence that merely restates the question
+        # hedged and negative findings are worded away from the question, so they get a lower bar
+        hedged = [s for s in sents if 0.8 * floor <= s.rel < floor and _LIMIT_CUES.search(s.text)]
+        sents = [s for s in sents if s.rel >= floor]
         numbers = SourceNumbers(evidence)
         cite = lambda s: self._cited(s, numbers)  # noqa: E731
 
@@ -544,10 +551,15 @@ class ExtractiveDrafter:
         )
         sections.append(Section(title="Introduction", sentences=[*(cite(s) for s in intro), lead]))
 
+        # the conclusion is chosen before the body, so there is always one to end on
+        closing = self._pick([s for s in sents if s.role == "conclusion" and not s.used], 2, per_paper=1)
+        if not closing:
+            closing = self._pick([s for s in sents if not s.used and s.role == "result"], 1, per_paper=1)
+
         body_pool = [s for s in sents if s.role in ("result", "conclusion", "method") and not s.used]
         body_pool.sort(key=lambda s: -s.rel)
         body_pool = body_pool[:40]
-        limits_pool = [s for s in body_pool if _LIMIT_CUES.search(s.text)]
+        limits_pool = [s for s in body_pool if _LIMIT_CUES.search(s.text)] + hedged
         themes = self._cluster([s for s in body_pool if s not in limits_pool or len(limits_pool) > 3])
         for members in themes:
             chosen = self._pick(members, 4, per_paper=2)
@@ -568,9 +580,6 @@ class ExtractiveDrafter:
         if limit_sents:
             sections.append(Section(title="Limitations and Conflicting Evidence", sentences=limit_sents))
 
-        closing = self._pick([s for s in sents if s.role == "conclusion" and not s.used], 2, per_paper=1)
-        if not closing:
-            closing = self._pick([s for s in sents if not s.used and s.role == "result"], 1, per_paper=1)
         if closing:
             sections.append(Section(title="Conclusion", sentences=[cite(s) for s in closing]))
         return Draft(title, [s for s in sections if s.sentences], numbers.sources, self.name)

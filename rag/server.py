@@ -8,6 +8,8 @@
   (on the completion, or on the final chunk when streaming).
 - ``POST /v1/answer`` — the full :class:`~rag.types.Answer` as JSON.
 - ``GET /v1/models``, ``GET /healthz``, and the OpenAPI document at ``/openapi.json``.
+- ``GET /`` — a single-page chat (plain HTML/JS, no build step): streaming answers, clickable
+  ``[n]`` citations that show the source and the quoted passage, a grounding badge per sentence.
 
 Bearer-token auth when ``RAG_API_KEYS`` is set; request-size and question-length limits; at most
 ``max_concurrent`` answers at once (429 beyond); CORS origins configurable. Errors are JSON in
@@ -21,12 +23,13 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from importlib import resources
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from rag.answer import aanswer
@@ -155,6 +158,12 @@ def create_app(settings: Settings | None = None, chat: ChatModel | None = None) 
         if isinstance(exc, LLMError):
             return _error(502, str(exc), "upstream_error")
         return _error(500, str(exc), "server_error")
+
+    page = (resources.files("rag") / "web" / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index() -> str:
+        return page
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

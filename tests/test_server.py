@@ -150,3 +150,54 @@ def test_openapi_document(server):
     with urllib.request.urlopen(f"{server}/openapi.json") as r:
         doc = json.load(r)
     assert doc["openapi"].startswith("3.") and "/v1/chat/completions" in doc["paths"] and "/v1/answer" in doc["paths"]
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_web_page_in_headless_chromium(server, tmp_path):
+    """Ask on the page, watch the answer stream in, check badges and clickable citations."""
+    browser_path = _chromium()
+    if browser_path is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=browser_path,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(server + "/")
+        page.fill("#key", "k1")
+        page.dispatch_event("#key", "change")
+        page.reload()  # the key is kept in localStorage; the collection list loads with it
+        page.wait_for_selector("#collection option", state="attached")
+        page.fill("#question", QUESTION)
+        page.click("#go")
+        page.wait_for_selector(".badge.supported", timeout=60_000)
+        assert page.inner_text("#answer h1").startswith("Do Mitochondria")
+        cites = page.locator("#answer .cite")
+        assert cites.count() >= 3
+        assert page.locator("#sources li").count() >= 1
+        cites.first.click()
+        quote = page.inner_text("#source .quote")
+        assert len(quote) > 20 and page.inner_text("#source h3").startswith("[")
+        assert "citation recall" in page.inner_text("#meter-text")
+        shot = tmp_path / "rag-web-page.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
