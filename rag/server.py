@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.answer import aanswer
 from rag.errors import CollectionNotFoundError, ConfigError, LLMError, RagError
@@ -76,8 +77,29 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error", code: str | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": code}}, status_code=status)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in {
+        400: "Bad request (malformed JSON, missing fields, question too long)",
+        401: "Missing or invalid bearer token",
+        404: "Unknown collection",
+        413: "Request body too large",
+        429: "Too many answers in progress",
+        502: "The LLM endpoint failed",
+    }.items()
+}
+
+
+def _error(
+    status: int,
+    message: str,
+    kind: str = "invalid_request_error",
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": message, "type": kind, "code": code}}, status_code=status, headers=headers
+    )
 
 
 def _extra(answer: Answer) -> dict[str, Any]:
@@ -118,6 +140,11 @@ def create_app(settings: Settings | None = None, chat: ChatModel | None = None) 
         if length and length.isdigit() and int(length) > opts.max_body_bytes:
             return _error(413, f"Request body over {opts.max_body_bytes} bytes.", code="request_too_large")
         return await call_next(request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return _error(exc.status_code, str(exc.detail), kind, headers=dict(exc.headers or {}))  # e.g. Allow on 405
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -177,11 +204,7 @@ def create_app(settings: Settings | None = None, chat: ChatModel | None = None) 
             "data": [{"id": n, "object": "model", "created": 0, "owned_by": "rag"} for n in names],
         }
 
-    @app.post(
-        "/v1/answer",
-        response_model=Answer,
-        responses={400: {"model": ErrorResponse}, 404: {"model": ErrorResponse}, 429: {"model": ErrorResponse}},
-    )
+    @app.post("/v1/answer", response_model=Answer, responses=ERRORS)
     async def answer_endpoint(body: AnswerRequest) -> Any:
         if len(body.question) > opts.max_question_chars:
             return _error(400, f"The question is longer than {opts.max_question_chars} characters.")
@@ -194,10 +217,7 @@ def create_app(settings: Settings | None = None, chat: ChatModel | None = None) 
             except RagError as exc:
                 return failure(exc)
 
-    @app.post(
-        "/v1/chat/completions",
-        responses={400: {"model": ErrorResponse}, 401: {"model": ErrorResponse}, 429: {"model": ErrorResponse}},
-    )
+    @app.post("/v1/chat/completions", responses=ERRORS)
     async def chat_completions(body: ChatRequest) -> Any:
         try:
             question, query = question_of(body)
