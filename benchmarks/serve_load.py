@@ -134,8 +134,10 @@ def main() -> None:
     if lat:
         print(f"latency      p50 {np.percentile(lat, 50):.2f} s   p95 {np.percentile(lat, 95):.2f} s")
         print(f"first token  p50 {np.percentile(ttft, 50):.2f} s   p95 {np.percentile(ttft, 95):.2f} s")
+    retried = sum(r.get("rejected", 0) for r in results)
+    others = {k: v for k, v in statuses.items() if k != "429"} or "none"
     print(
-        f"rejected     {statuses.get('429', 0)} clean 429s; other errors: {({k: v for k, v in statuses.items() if k != '429'}) or 'none'}"
+        f"rejected     {retried} clean 429s (retried); {statuses.get('429', 0)} requests gave up after retries; errors: {others}"
     )
     if base_lat:
         print(
