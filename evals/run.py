@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,10 +79,3 @@ def write_markdown(out: Path, report: dict[str, Any]) -> None:
     if "checker" in report:
         parts.append(checker.markdown(report["checker"]))
     (out / "report.md").write_text("\n".join(parts))
-
-
-def load_report(folder: Path) -> dict[str, Any]:
-    path = folder / "report.json"
-    if not path.exists():
-        raise ConfigError(f"{path} does not exist: run `rag eval --out {folder}` first.")
-    return json.loads(path.read_text())

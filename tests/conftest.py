@@ -25,6 +25,15 @@ def shared(name: str, filename: str = "corpus.jsonl") -> Path:
     return path
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def head_lines(path: Path, n: int) -> list[dict]:
     out = []
     with path.open(encoding="utf-8") as f:

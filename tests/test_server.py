@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import urllib.error
@@ -16,13 +15,7 @@ import uvicorn
 from rag.server import create_app
 from rag.settings import Settings
 from rag.store import Store
-from tests.conftest import head_lines, shared
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port, head_lines, shared
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +25,7 @@ def server(tmp_path_factory):
     corpus.write_text("".join(json.dumps(r) + "\n" for r in head_lines(shared("pubmedqa"), 40)))
     settings = Settings(home=home / "home", collection="papers", server={"api_keys": "k1,k2", "max_concurrent": 2})
     Store(settings).ingest([corpus], collection="papers")
-    port = _free_port()
+    port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
