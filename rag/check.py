@@ -525,7 +525,7 @@ def check(
                     uncited += 1
                     verdict.verdict = "uncited"
                     report.sentences.append(verdict)
-                    kept.append(_repair_uncited(sentence, mode, verdict, report))
+                    kept.append(_repair_uncited(sentence, verdict, report))
                 else:
                     report.sentences.append(verdict)
                     kept.append(sentence)
@@ -548,9 +548,7 @@ def check(
                 kept.append(_drop_invalid(sentence, bad) if bad and mode == "strict" else sentence)
                 continue
             verdict.verdict = "unsupported" if not bad else "invalid_citation"
-            repaired = (
-                _recite(claim, sentence, evidence, sources, judge, mode, verdict, report) if mode == "strict" else None
-            )
+            repaired = _recite(claim, sentence, evidence, sources, judge, verdict, report) if mode == "strict" else None
             if repaired is not None:
                 kept.append(repaired)
                 if worthy:
@@ -606,7 +604,7 @@ def _drop_invalid(sentence: Sentence, bad: list[int]) -> Sentence:
     )
 
 
-def _repair_uncited(sentence: Sentence, mode: str, verdict: SentenceVerdict, report: GroundingReport) -> Sentence:
+def _repair_uncited(sentence: Sentence, verdict: SentenceVerdict, report: GroundingReport) -> Sentence:
     # A claim with no citation cannot be re-cited with confidence of what it meant: keep it, marked.
     verdict.action = "flagged"
     report.changes.append(f"Flagged a claim without citation: {sentence.text[:120]}")
@@ -619,7 +617,6 @@ def _recite(
     evidence: Sequence[Evidence],
     sources: list[Source],
     judge: Judge,
-    mode: str,
     verdict: SentenceVerdict,
     report: GroundingReport,
 ) -> Sentence | None:

@@ -519,11 +519,6 @@ class ExtractiveDrafter:
     def __init__(self, embedder: Embedder, settings: Settings) -> None:
         self.embedder, self.settings = embedder, settings
 
-    async def draft(
-        self, question: str, evidence: Sequence[Evidence], on_token: Callable[[str], None] | None = None
-    ) -> Draft:
-        return self.draft_sync(question, evidence)
-
     def draft_sync(self, question: str, evidence: Sequence[Evidence]) -> Draft:
         sents = self._sentences(evidence)
         title = title_from_question(question)

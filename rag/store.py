@@ -353,9 +353,7 @@ class Store:
                 continue
             if any(v != h for v in versions):
                 report.papers_updated += 1
-            elif not complete and not versions:
-                report.papers_added += 1
-            else:  # resumed after an interruption: counted as added
+            else:  # new, or left incomplete by an interrupted run
                 report.papers_added += 1
             todo.append(paper)
         return todo
