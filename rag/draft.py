@@ -540,11 +540,7 @@ class ExtractiveDrafter:
             [s for s in sents if s.role == "background" and not _OBJECTIVE.search(s.text)], 2, per_paper=1
         )
         n_papers = len({e.chunk.doc_id for e in evidence})
-        lead = Sentence(
-            text=f"This briefing draws on {n_papers} papers retrieved for the question “{question.strip()}”.",
-            kind="framing",
-        )
-        sections.append(Section(title="Introduction", sentences=[*(cite(s) for s in intro), lead]))
+        sections.append(Section(title="Introduction", sentences=[cite(s) for s in intro]))
 
         # the conclusion is chosen before the body, so there is always one to end on
         closing = self._pick([s for s in sents if s.role == "conclusion" and not s.used], 2, per_paper=1)
@@ -577,6 +573,14 @@ class ExtractiveDrafter:
 
         if closing:
             sections.append(Section(title="Conclusion", sentences=[cite(s) for s in closing]))
+        # written last, so it counts the papers the answer actually cites
+        cited = len(numbers.sources)
+        scope = f"{cited} of the {n_papers} papers" if cited < n_papers else f"{cited} papers"
+        sections[0].sentences.append(
+            Sentence(
+                text=f"This briefing draws on {scope} retrieved for the question “{question.strip()}”.", kind="framing"
+            )
+        )
         return Draft(title, [s for s in sections if s.sentences], numbers.sources, self.name)
 
     # -- steps ---------------------------------------------------------------------------
