@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evals import checker, retrieval
+from evals import answers, checker, retrieval
 from evals.common import eval_settings, load_questions, merge_report, prepare_collection
 from rag.errors import ConfigError
 from rag.settings import Settings
 
-PARTS = ("retrieval", "checker")
+PARTS = ("retrieval", "answer", "checker")
 
 
 def run_eval(
@@ -54,6 +54,12 @@ def run_eval(
             section = retrieval.run(questions, settings, progress=lambda: bar.advance(task), seed=seed)
             section["seconds"] = round(time.perf_counter() - t1, 1)
             report = merge_report(out, "retrieval", section)
+        if "answer" in what:
+            task = bar.add_task("answers", total=len(questions))
+            t1 = time.perf_counter()
+            section = answers.run(questions, settings, out, progress=lambda: bar.advance(task), seed=seed)
+            section["seconds"] = round(time.perf_counter() - t1, 1)
+            report = merge_report(out, "answer", section)
         if "checker" in what:
             from rag.embed import LocalEmbedder
 
@@ -76,6 +82,8 @@ def write_markdown(out: Path, report: dict[str, Any]) -> None:
         )
     if "retrieval" in report:
         parts.append(retrieval.markdown(report["retrieval"]))
+    if "answer" in report:
+        parts.append(answers.markdown(report["answer"]))
     if "checker" in report:
         parts.append(checker.markdown(report["checker"]))
     (out / "report.md").write_text("\n".join(parts))

@@ -190,7 +190,9 @@ def eval_(
     corpus: Annotated[list[Path], typer.Option("--corpus", help="Corpus file(s) to ingest (repeatable).")],
     questions: Annotated[Path, typer.Option("--questions", help="Questions JSONL (shared format).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder (the store is kept there and reused).")],
-    what: Annotated[str, typer.Option("--what", help="Comma-separated parts: retrieval, checker.")] = "retrieval",
+    what: Annotated[
+        str, typer.Option("--what", help="Comma-separated parts: retrieval, answer, checker.")
+    ] = "retrieval",
     limit: Annotated[int | None, typer.Option("--limit", help="Evaluate a seeded sample of N questions.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Sampling / bootstrap seed.")] = 0,
 ) -> None:

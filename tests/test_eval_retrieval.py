@@ -84,3 +84,28 @@ def test_rag_eval_checker_on_a_slice(tmp_path):
     assert section["balanced_accuracy"]["random"] > 0.8
     assert 0 < section["threshold"] < 1 and section["n_pairs"]["positive"] > 0
     assert "## Checker" in (out / "report.md").read_text()
+
+
+def test_rag_eval_answer_part_writes_results(scifact_slice, tmp_path):
+    recs = [json.loads(line) for line in scifact_slice.read_text().splitlines()]
+    questions = tmp_path / "q.jsonl"
+    rows = [
+        {"qid": f"a{i}", "question": r["title"], "gold_doc_ids": [r["doc_id"]], "long_answer": r["abstract"][:300]}
+        for i, r in enumerate(recs[:4])
+    ]
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        ["eval", "--corpus", str(scifact_slice), "--questions", str(questions), "--out", str(out), "--what", "answer"],
+    )
+    assert result.exit_code == 0, result.output
+    section = json.loads((out / "report.json").read_text())["answer"]
+    assert section["n_questions"] == 4 and section["drafters"] == ["extractive"]
+    metrics = section["metrics"]
+    assert metrics["gold_paper_recall"]["mean"] >= 0.75 and metrics["citation_recall"]["mean"] == 1.0
+    assert 0 < metrics["rougeL_f1"]["mean"] < 1
+    lines = (out / "results.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert len(lines) == 4 and first["markdown"].startswith("# ") and first["verdicts"]
+    assert "## Answers" in (out / "report.md").read_text()

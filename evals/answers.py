@@ -1,0 +1,121 @@
+"""Answer eval: what each answer cites and how well its citations hold, per question and overall.
+
+Per question: citation recall and precision (ALCE-style, from the checker's receipt), uncited and
+invalid-citation rates, ``gold_paper_recall`` (share of the question's ``gold_doc_ids`` the answer
+cites), sections, latency, LLM calls and tokens, the drafter. With expert answers (ScholarQA-Multi's
+``long_answer``) also ROUGE-L F1 against them. Every headline figure gets a bootstrap 95% interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evals.common import EVAL_COLLECTION, bootstrap_ci
+from rag.answer import aanswer
+from rag.settings import Settings
+
+HEADLINES = [
+    "citation_recall",
+    "citation_precision",
+    "uncited_rate",
+    "invalid_citation_rate",
+    "gold_paper_recall",
+    "sections",
+    "rougeL_f1",
+]
+
+
+def run(
+    questions: list[dict[str, Any]], settings: Settings, out: Path, progress: Any = None, seed: int = 0
+) -> dict[str, Any]:
+    scorer = None
+    if any(q.get("long_answer") for q in questions):
+        from rouge_score import rouge_scorer
+
+        scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    rows = []
+
+    async def one(q: dict[str, Any]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        answer = await aanswer(q["question"], collection=EVAL_COLLECTION, settings=settings)
+        seconds = time.perf_counter() - t0
+        g = answer.grounding
+        cited = {s.doc_id for s in answer.sources}
+        gold = set(q.get("gold_doc_ids") or [])
+        row: dict[str, Any] = {
+            "qid": q["qid"],
+            "question": q["question"],
+            "answerable": answer.answerable,
+            "drafter": answer.drafter,
+            "markdown": answer.markdown,
+            "cited_doc_ids": [s.doc_id for s in answer.sources],
+            "gold_doc_ids": sorted(gold),
+            "gold_paper_recall": len(cited & gold) / len(gold) if gold else None,
+            "citation_recall": g.citation_recall if g else None,
+            "citation_precision": g.citation_precision if g else None,
+            "uncited_rate": g.uncited_rate if g else None,
+            "invalid_citation_rate": g.invalid_citation_rate if g else None,
+            "verdicts": [v.verdict for v in g.sentences] if g else [],
+            "sections": sum(1 for s in answer.sections if s.title != "Introduction"),
+            "seconds": round(seconds, 3),
+            "stage_seconds": answer.usage.seconds,
+            "llm_calls": answer.usage.llm_calls,
+            "tokens": answer.usage.prompt_tokens + answer.usage.completion_tokens,
+            "rougeL_f1": None,
+        }
+        if scorer and q.get("long_answer"):
+            body = answer.markdown.split("## Sources")[0]
+            row["rougeL_f1"] = round(scorer.score(q["long_answer"], body)["rougeL"].fmeasure, 4)
+        return row
+
+    async def all_questions() -> None:
+        for q in questions:
+            rows.append(await one(q))
+            if progress:
+                progress()
+
+    asyncio.run(all_questions())
+    with (out / "results.jsonl").open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    latency = [r["seconds"] for r in rows]
+    section: dict[str, Any] = {
+        "n_questions": len(rows),
+        "answerable": sum(r["answerable"] for r in rows),
+        "drafters": sorted({r["drafter"] for r in rows}),
+        "latency_s_p50": round(float(np.percentile(latency, 50)), 3) if rows else None,
+        "latency_s_p95": round(float(np.percentile(latency, 95)), 3) if rows else None,
+        "llm_calls_per_answer": round(float(np.mean([r["llm_calls"] for r in rows])), 2) if rows else None,
+        "tokens_per_answer": round(float(np.mean([r["tokens"] for r in rows])), 1) if rows else None,
+        "metrics": {},
+    }
+    for name in HEADLINES:
+        values = [r[name] for r in rows if r[name] is not None]
+        if values:
+            section["metrics"][name] = {
+                "mean": round(float(np.mean(values)), 4),
+                "ci95": bootstrap_ci(values, seed=seed),
+                "n": len(values),
+            }
+    return section
+
+
+def markdown(section: dict[str, Any]) -> str:
+    lines = [
+        f"## Answers ({section['n_questions']} questions, {section['answerable']} answered; drafter {', '.join(section['drafters'])})",
+        "",
+        f"Latency p50 {section['latency_s_p50']} s, p95 {section['latency_s_p95']} s; "
+        f"{section['llm_calls_per_answer']} LLM calls and {section['tokens_per_answer']} tokens per answer.",
+        "",
+        "| metric | mean | 95% CI | n |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, m in section["metrics"].items():
+        lines.append(f"| {name} | {m['mean']:.3f} | {m['ci95'][0]:.3f}–{m['ci95'][1]:.3f} | {m['n']} |")
+    return "\n".join(lines) + "\n"
