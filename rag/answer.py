@@ -156,7 +156,7 @@ async def aanswer(
         if renumber:
             renumber.flush()
     else:
-        drafter = ExtractiveDrafter(_shared(retriever._embedder), settings)
+        drafter = ExtractiveDrafter(_shared(retriever.embedder), settings)
         draft = await asyncio.to_thread(drafter.draft_sync, question, evidence)
     timings["draft"] = round(time.perf_counter() - t1, 3)
 

@@ -29,10 +29,11 @@ from typing import Protocol
 
 import numpy as np
 
+from rag.draft import source_for
 from rag.embed import Embedder
 from rag.errors import ConfigError, LLMError, ModelError
 from rag.llm import ChatModel, Completion, Message
-from rag.text import sentence_spans
+from rag.text import sentence_spans, with_citation
 from rag.types import Evidence, GroundingReport, Section, Sentence, SentenceVerdict, Source
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)?")
@@ -627,21 +628,8 @@ def _recite(
     if not result.supported(judge.threshold):
         return None
     ev = evidence[result.passage]
-    source = next((s for s in sources if s.doc_id == ev.chunk.doc_id), None)
-    if source is None:
-        source = Source(
-            number=len(sources) + 1,
-            doc_id=ev.chunk.doc_id,
-            title=ev.chunk.title,
-            year=ev.chunk.year,
-            authors=ev.chunk.authors,
-            doi=ev.chunk.doi,
-        )
-        sources.append(source)
-    if ev.chunk.chunk_id not in source.chunk_ids:
-        source.chunk_ids.append(ev.chunk.chunk_id)
-    text = re.sub(r"\s*\[\d+\]", "", sentence.text).rstrip()
-    text = f"{text[:-1]} [{source.number}]{text[-1]}" if text[-1:] in ".!?" else f"{text} [{source.number}]."
+    source = source_for(sources, ev.chunk)
+    text = with_citation(re.sub(r"\s*\[\d+\]", "", sentence.text), source.number)
     verdict.action = "recited"
     verdict.best_source, verdict.chunk_id, verdict.score = source.number, ev.chunk.chunk_id, round(result.score, 4)
     verdict.quote = ev.chunk.text[result.span[0] : result.span[1]]

@@ -27,8 +27,8 @@ from rag.errors import LLMResponseError
 from rag.llm import ChatModel, Message
 from rag.prompts import render
 from rag.settings import Settings
-from rag.text import sentence_spans, split_sentences
-from rag.types import Evidence, Section, Sentence, Source, Usage
+from rag.text import sentence_spans, split_sentences, with_citation
+from rag.types import Chunk, Evidence, Section, Sentence, Source, Usage
 
 INSUFFICIENT = "INSUFFICIENT_EVIDENCE"
 
@@ -52,27 +52,28 @@ class SourceNumbers:
 
     def __init__(self, evidence: Sequence[Evidence]) -> None:
         self.evidence = evidence
-        self._by_doc: dict[str, int] = {}
         self.sources: list[Source] = []
 
     def number(self, ev_index: int) -> int:
-        chunk = self.evidence[ev_index].chunk
-        if chunk.doc_id not in self._by_doc:
-            self._by_doc[chunk.doc_id] = len(self.sources) + 1
-            self.sources.append(
-                Source(
-                    number=len(self.sources) + 1,
-                    doc_id=chunk.doc_id,
-                    title=chunk.title,
-                    year=chunk.year,
-                    authors=chunk.authors,
-                    doi=chunk.doi,
-                )
-            )
-        source = self.sources[self._by_doc[chunk.doc_id] - 1]
-        if chunk.chunk_id not in source.chunk_ids:
-            source.chunk_ids.append(chunk.chunk_id)
-        return source.number
+        return source_for(self.sources, self.evidence[ev_index].chunk).number
+
+
+def source_for(sources: list[Source], chunk: Chunk) -> Source:
+    """The source standing for ``chunk``'s paper, appended (numbered next) when it is new; records the chunk."""
+    source = next((s for s in sources if s.doc_id == chunk.doc_id), None)
+    if source is None:
+        source = Source(
+            number=len(sources) + 1,
+            doc_id=chunk.doc_id,
+            title=chunk.title,
+            year=chunk.year,
+            authors=chunk.authors,
+            doi=chunk.doi,
+        )
+        sources.append(source)
+    if chunk.chunk_id not in source.chunk_ids:
+        source.chunk_ids.append(chunk.chunk_id)
+    return source
 
 
 def title_from_question(question: str) -> str:
@@ -738,9 +739,7 @@ class ExtractiveDrafter:
     @staticmethod
     def _cited(s: _Sent, numbers: SourceNumbers) -> Sentence:
         n = numbers.number(s.ev)
-        text = s.text.rstrip()
-        text = f"{text[:-1]} [{n}]{text[-1]}" if text[-1:] in ".!?" else f"{text} [{n}]."
-        return Sentence(text=text, citations=[n])
+        return Sentence(text=with_citation(s.text, n), citations=[n])
 
 
 def _titlecase(phrase: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from rag.embed import Embedder
 from rag.settings import RetrieveSettings, Settings
 from rag.store import Store, chunk_from_record
 from rag.types import Chunk, Evidence, Filters
@@ -171,6 +172,11 @@ class Retriever:
         self._embedder = self.store.embedder_for(self._col)
         self._bm25: BM25Index | None = None
         self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder of the collection (the one queries must use)."""
+        return self._embedder
 
     @property
     def opts(self) -> RetrieveSettings:

@@ -63,3 +63,11 @@ def test_overlong_sentence_is_cut_at_token_boundaries():
     paper = Paper(doc_id="t:2", sections=[PaperSection(text="word " * 500)])
     chunks = chunk_paper(paper, ChunkSettings(max_tokens=100, overlap_tokens=0))
     assert len(chunks) == 5 and all(c.n_tokens <= 100 for c in chunks)
+
+
+def test_with_citation_goes_before_final_punctuation():
+    from rag.text import with_citation
+
+    assert with_citation("It rose.", 3) == "It rose [3]."
+    assert with_citation("Did it rise? ", 2) == "Did it rise [2]?"
+    assert with_citation("No full stop", 1) == "No full stop [1]."
