@@ -62,12 +62,15 @@ def run(
             "uncited_rate": g.uncited_rate if g else None,
             "invalid_citation_rate": g.invalid_citation_rate if g else None,
             "verdicts": [v.verdict for v in g.sentences] if g else [],
+            "scores": [round(v.score, 4) for v in g.sentences if v.citations] if g else [],
             "sections": sum(1 for s in answer.sections if s.title != "Introduction"),
             "seconds": round(seconds, 3),
             "stage_seconds": answer.usage.seconds,
             "llm_calls": answer.usage.llm_calls,
             "tokens": answer.usage.prompt_tokens + answer.usage.completion_tokens,
             "rougeL_f1": None,
+            "consensus": answer.consensus.verdict if answer.consensus else None,
+            "stances": {p.doc_id: p.stance for p in answer.consensus.papers} if answer.consensus else {},
         }
         if scorer and q.get("long_answer"):
             body = answer.markdown.split("## Sources")[0]

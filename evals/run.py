@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evals import answers, checker, retrieval
+from evals import answers, checker, decision, plots, retrieval
 from evals.common import eval_settings, load_questions, merge_report, prepare_collection
 from rag.errors import ConfigError
 from rag.settings import Settings
 
-PARTS = ("retrieval", "answer", "checker")
+PARTS = ("retrieval", "answer", "checker", "decision")
 
 
 def run_eval(
@@ -67,7 +67,19 @@ def run_eval(
             section = checker.run(questions_path, list(corpora), LocalEmbedder(), seed=seed)
             section["seconds"] = round(time.perf_counter() - t1, 1)
             report = merge_report(out, "checker", section)
+        if "decision" in what:
+            task = bar.add_task("decisions", total=sum(1 for q in questions if q.get("label")))
+            t1 = time.perf_counter()
+            decided = decision.run(questions, settings, out, progress=lambda: bar.advance(task), seed=seed)
+            if decided is None:
+                raise ConfigError(
+                    f"--what decision needs labelled questions (yes/no/maybe or SUPPORT/CONTRADICT/NOT_ENOUGH_INFO) in {questions_path}."
+                )
+            decided["seconds"] = round(time.perf_counter() - t1, 1)
+            report = merge_report(out, "decision", decided)
     meta["seconds"] = round(time.perf_counter() - t0, 1)
+    report = merge_report(out, "meta", meta)
+    meta["plots"] = [p.name for p in plots.write_plots(out, report)]
     report = merge_report(out, "meta", meta)
     write_markdown(out, report)
     return report
@@ -86,4 +98,8 @@ def write_markdown(out: Path, report: dict[str, Any]) -> None:
         parts.append(answers.markdown(report["answer"]))
     if "checker" in report:
         parts.append(checker.markdown(report["checker"]))
+    if "decision" in report:
+        parts.append(decision.markdown(report["decision"]))
+    if meta.get("plots"):
+        parts.append("Plots: " + ", ".join(f"[{p}]({p})" for p in meta["plots"]) + "\n")
     (out / "report.md").write_text("\n".join(parts))

@@ -1,4 +1,4 @@
-"""`answer(question)`: retrieve → draft → check → render, the pipeline's front door.
+"""`answer(question)`: retrieve → draft → check → consensus → render, the pipeline's front door.
 
 >>> import rag
 >>> a = rag.answer("Can vitamin D reverse osteoporosis?", collection="demo")   # doctest: +SKIP
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rag.check import Judge, LLMJudge, NLIJudge, OfflineJudge, check, claims_to_check
+from rag.consensus import LLMStance, OfflineStance
 from rag.draft import Draft, ExtractiveDrafter, LLMDrafter, StreamRenumber, title_from_question
 from rag.embed import CachedEmbedder, Embedder, LocalEmbedder
 from rag.errors import ConfigError
@@ -38,6 +39,11 @@ def _shared(embedder: Embedder) -> CachedEmbedder:
 _NLI: dict[str, NLIJudge] = {}
 
 
+def _local(settings: Settings) -> CachedEmbedder:
+    # The offline judge and stance model were calibrated with the bundled embedder, whatever the collection uses.
+    return _shared(LocalEmbedder(settings.embed.model_copy(update={"quantize": True, "batch_size": 1})))
+
+
 def _judge(settings: Settings) -> Judge:
     if settings.check.judge == "nli":
         if settings.check.nli_path is None:
@@ -47,9 +53,7 @@ def _judge(settings: Settings) -> Judge:
             if key not in _NLI:
                 _NLI[key] = NLIJudge(settings.check.nli_path, threshold=settings.check.threshold or 0.5)
             return _NLI[key]
-    # The offline judge was calibrated with the bundled embedder, whatever the collection uses.
-    local = LocalEmbedder(settings.embed.model_copy(update={"quantize": True, "batch_size": 1}))
-    return OfflineJudge(_shared(local), threshold=settings.check.threshold)
+    return OfflineJudge(_local(settings), threshold=settings.check.threshold)
 
 
 def _retriever(settings: Settings, collection: str | None) -> Retriever:
@@ -84,6 +88,23 @@ def render_markdown(title: str, sections: list[Section], answer: Answer) -> str:
         if section.title != "Introduction":
             lines += ["#" * section.level + " " + section.title, ""]
         lines += [" ".join(s.text + (" *(unverified)*" if s.flagged else "") for s in section.sentences), ""]
+    lines += _tail(answer)
+    return "\n".join(lines).strip() + "\n"
+
+
+_VERDICT_WORDS = {"yes": "Yes", "possibly": "Possibly", "no": "No", "unclear": "Unclear"}
+
+
+def _tail(answer: Answer) -> list[str]:
+    """The consensus line and the numbered source list that close an answer."""
+    lines: list[str] = []
+    c = answer.consensus
+    if c and c.papers:
+        lines += [
+            f"**Consensus meter: {_VERDICT_WORDS[c.verdict]}** — of {len(c.papers)} cited papers, {c.supports} support, "
+            f"{c.contradicts} contradict, {c.neutral} neutral ({c.method}).",
+            "",
+        ]
     if answer.sources:
         lines += ["## Sources", ""]
         for s in answer.sources:
@@ -92,7 +113,7 @@ def render_markdown(title: str, sections: list[Section], answer: Answer) -> str:
             tail = f" · doi:{s.doi}" if s.doi else ""
             lines.append(f"{s.number}. {' '.join(bits)} — `{s.doc_id}`{tail}")
         lines.append("")
-    return "\n".join(lines).strip() + "\n"
+    return lines
 
 
 def _no_answer(question: str, title: str, reason: str) -> list[Section]:
@@ -138,6 +159,8 @@ async def aanswer(
 
     mode = settings.answer.drafter
     chat = chat or (make_chat(settings) if mode in ("auto", "llm") else None)
+    if settings.answer.consensus == "llm" and chat is None:
+        raise ConfigError("consensus='llm' needs an endpoint: set RAG_LLM_BASE_URL and RAG_LLM_MODEL.")
     if mode == "llm" and chat is None:
         raise ConfigError("drafter='llm' needs an endpoint: set RAG_LLM_BASE_URL and RAG_LLM_MODEL.")
     best = max((e.dense_score or 0.0 for e in evidence), default=0.0)
@@ -219,10 +242,28 @@ async def aanswer(
                 answer.citations.append(
                     Citation(number=v.best_source, doc_id=doc_id, chunk_id=v.chunk_id, quote=v.quote)
                 )
+    if answer.answerable and answer.sources and settings.answer.consensus != "off":
+        t3 = time.perf_counter()
+        offline = OfflineStance(_local(settings))
+        if chat is not None and settings.answer.consensus in ("auto", "llm"):
+            meter = LLMStance(chat, offline)
+            answer.consensus = await meter.meter(question, answer.sources, evidence)
+            if meter.completion:
+                answer.usage.llm_calls += 1
+                answer.usage.prompt_tokens += meter.completion.prompt_tokens
+                answer.usage.completion_tokens += meter.completion.completion_tokens
+            if meter.error and grounding:
+                grounding.changes.append(meter.error)
+        else:
+            answer.consensus = await asyncio.to_thread(offline.meter, question, answer.sources, evidence)
+        timings["consensus"] = round(time.perf_counter() - t3, 3)
     answer.markdown = render_markdown(title, sections, answer)
     if on_token and chat is None:
         on_token(answer.markdown)  # the offline drafter produces its text at once
+    elif on_token and answer.answerable:
+        on_token("\n\n" + "\n".join(_tail(answer)).strip() + "\n")  # the model streamed the body only
     timings["total"] = round(time.perf_counter() - t0, 3)
+    answer.usage.seconds = timings  # pydantic copied the dict when the answer was built
     return answer
 
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 from rag.settings import Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from a corpus of scientific papers.")
@@ -191,19 +191,27 @@ def eval_(
     questions: Annotated[Path, typer.Option("--questions", help="Questions JSONL (shared format).")],
     out_dir: Annotated[Path, typer.Option("--out", help="Output folder (the store is kept there and reused).")],
     what: Annotated[
-        str, typer.Option("--what", help="Comma-separated parts: retrieval, answer, checker.")
+        str, typer.Option("--what", help="Comma-separated parts: retrieval, answer, checker, decision.")
     ] = "retrieval",
     limit: Annotated[int | None, typer.Option("--limit", help="Evaluate a seeded sample of N questions.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Sampling / bootstrap seed.")] = 0,
+    compare_to: Annotated[
+        Path | None, typer.Option("--compare", help="An earlier run's OUT folder: print what changed.")
+    ] = None,
 ) -> None:
-    """Evaluate against gold questions; writes OUT/report.json and OUT/report.md."""
+    """Evaluate against gold questions; writes OUT/report.json, OUT/report.md, results and PNG plots."""
+    from evals import compare
     from evals.run import run_eval
 
     try:
+        if compare_to is not None and not (compare_to / "report.json").exists():
+            raise ConfigError(f"--compare {compare_to}: no report.json there (an earlier `rag eval --out` folder).")
         report = run_eval(corpus, questions, out_dir, [w.strip() for w in what.split(",") if w.strip()], limit, seed)
+        out.print((out_dir / "report.md").read_text())
+        if compare_to is not None:
+            out.print(compare.markdown(compare.compare(compare_to, out_dir), compare_to, out_dir))
     except RagError as exc:
         _fail(exc)
-    out.print((out_dir / "report.md").read_text())
     out.print(f"[dim]wrote {out_dir / 'report.json'} ({report['meta']['seconds']} s)[/]")
 
 

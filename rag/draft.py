@@ -512,6 +512,35 @@ def _stem(word: str) -> str:
     return word
 
 
+def sentence_role(text: str, position: float) -> str:
+    """A sentence's role in its paper from cue phrases: background, method, result or conclusion."""
+    if _CONCLUSION_CUES.search(text):
+        return "conclusion"
+    if _METHOD_CUES.search(text) and not re.search(r"\d+(\.\d+)?\s?%|p\s?[<=]", text):
+        return "method"
+    if _RESULT_CUES.search(text):
+        return "result"
+    return "background" if position < 0.25 else "result"
+
+
+def chunk_sentences(chunk: Chunk) -> list[tuple[str, str, float]]:
+    """A chunk's sentences as ``(text, role, position)``: section labels ("RESULTS: ...") stripped and
+    used as the role when present, cue phrases otherwise; position 0-1 within the whole paper."""
+    out = []
+    spans = sentence_spans(chunk.text)
+    role_from_label = _ROLE_OF_LABEL.get(chunk.section.lower())
+    for j, (a, b) in enumerate(spans):
+        text = chunk.text[a:b]
+        label = _LABEL.match(text)
+        if label and label.group(1).strip().lower() in _ROLE_OF_LABEL:
+            role_from_label = _ROLE_OF_LABEL[label.group(1).strip().lower()]
+            text = text[label.end() :]
+        # position within the paper, so "first sentence" means the paper's, not the chunk's
+        position = (chunk.index + (j / max(len(spans), 1))) / max(chunk.n_chunks, 1)
+        out.append((text.strip(), role_from_label or sentence_role(text, position), position))
+    return out
+
+
 class ExtractiveDrafter:
     """The offline drafter: a briefing built from the sources' own sentences, no LLM."""
 
@@ -588,34 +617,11 @@ class ExtractiveDrafter:
     def _sentences(self, evidence: Sequence[Evidence]) -> list[_Sent]:
         out: list[_Sent] = []
         for i, ev in enumerate(evidence):
-            chunk = ev.chunk
-            spans = sentence_spans(chunk.text)
-            section_role = _ROLE_OF_LABEL.get(chunk.section.lower())
-            role_from_label = section_role
-            for j, (a, b) in enumerate(spans):
-                text = chunk.text[a:b]
-                label = _LABEL.match(text)
-                if label and label.group(1).strip().lower() in _ROLE_OF_LABEL:
-                    role_from_label = _ROLE_OF_LABEL[label.group(1).strip().lower()]
-                    text = text[label.end() :]
+            for text, role, position in chunk_sentences(ev.chunk):
                 words = len(text.split())
-                if words < 6 or words > 70 or not text[:1].isalnum():
-                    continue
-                # position within the paper, so "first sentence" means the paper's, not the chunk's
-                position = (chunk.index + (j / max(len(spans), 1))) / max(chunk.n_chunks, 1)
-                role = role_from_label or self._role(text, position)
-                out.append(_Sent(text=text.strip(), ev=i, role=role, position=position))
+                if 6 <= words <= 70 and text[:1].isalnum():
+                    out.append(_Sent(text=text, ev=i, role=role, position=position))
         return out[:160]
-
-    @staticmethod
-    def _role(text: str, position: float) -> str:
-        if _CONCLUSION_CUES.search(text):
-            return "conclusion"
-        if _METHOD_CUES.search(text) and not re.search(r"\d+(\.\d+)?\s?%|p\s?[<=]", text):
-            return "method"
-        if _RESULT_CUES.search(text):
-            return "result"
-        return "background" if position < 0.25 else "result"
 
     def _score(self, question: str, sents: list[_Sent]) -> None:
         vectors = self.embedder.embed([question] + [s.text for s in sents])

@@ -110,6 +110,7 @@ def _extra(answer: Answer) -> dict[str, Any]:
         "sources": [s.model_dump() for s in answer.sources],
         "citations": [c.model_dump() for c in answer.citations],
         "grounding": answer.grounding.model_dump() if answer.grounding else None,
+        "consensus": answer.consensus.model_dump() if answer.consensus else None,
         "usage": answer.usage.model_dump(),
     }
 

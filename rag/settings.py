@@ -117,6 +117,11 @@ class AnswerSettings(BaseModel):
         0.30, ge=0, le=1, description="Below this best dense similarity the corpus is taken to hold no answer."
     )
     max_sections: int = Field(4, ge=1, le=10, description="Most body sections in an extractive answer.")
+    consensus: Literal["auto", "llm", "offline", "off"] = Field(
+        "auto",
+        description="Consensus meter: `auto` asks the LLM when one is configured (one extra call), else the "
+        "offline stance model; `off` skips it.",
+    )
 
 
 class CheckSettings(BaseModel):

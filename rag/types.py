@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -189,6 +191,51 @@ class GroundingReport(BaseModel):
     changes: list[str] = Field(default_factory=list, description="Human-readable list of repairs made.")
 
 
+class PaperStance(BaseModel):
+    """Where one cited paper stands on the question."""
+
+    number: int = Field(description="The paper's source number `[n]` in the answer.")
+    doc_id: str = Field(description="Paper identifier.")
+    title: str = Field("", description="Paper title.")
+    stance: Literal["supports", "contradicts", "neutral"] = Field(
+        description="`supports` (its findings say yes / back the claim), `contradicts` (say no) or `neutral`."
+    )
+    confidence: float | None = Field(None, description="Offline meter: probability of the stance (0-1).")
+    relevance: float | None = Field(
+        None, description="Offline meter: similarity of the paper's closest sentence to the question (it weighs more)."
+    )
+    sentence: str = Field("", description="The paper's sentence that shows its stance.")
+    chunk_id: str = Field("", description="Chunk holding that sentence.")
+
+
+class Consensus(BaseModel):
+    """The consensus meter: per cited paper stance and the overall verdict with the counts behind it."""
+
+    verdict: Literal["yes", "possibly", "no", "unclear"] = Field(
+        description="`yes`, `possibly` (leaning yes, with dissent or weak evidence), `no` or `unclear`."
+    )
+    supports: int = Field(0, description="Cited papers that support.")
+    contradicts: int = Field(0, description="Cited papers that contradict.")
+    neutral: int = Field(0, description="Cited papers that neither support nor contradict.")
+    papers: list[PaperStance] = Field(default_factory=list, description="Stance of each cited paper.")
+    scores: dict[str, float] = Field(
+        default_factory=dict, description="Offline meter: relevance-weighted stance mass behind the verdict."
+    )
+    method: str = Field("", description="`offline-v1` or `llm:<model>`.")
+    summary: str = Field("", description="One line: the verdict and the counts, for people.")
+
+    @classmethod
+    def from_papers(
+        cls, verdict: str, papers: list[PaperStance], method: str, scores: dict[str, float] | None = None
+    ) -> Consensus:
+        counts = {s: sum(p.stance == s for p in papers) for s in ("supports", "contradicts", "neutral")}
+        summary = (
+            f"{verdict.capitalize()}: {counts['supports']} of {len(papers)} cited papers support, "
+            f"{counts['contradicts']} contradict, {counts['neutral']} neutral."
+        )
+        return cls(verdict=verdict, papers=papers, method=method, scores=scores or {}, summary=summary, **counts)  # type: ignore[arg-type]
+
+
 class Usage(BaseModel):
     """What an answer cost."""
 
@@ -210,6 +257,7 @@ class Answer(BaseModel):
     markdown: str = Field("", description="The whole answer rendered as Markdown, with a numbered source list.")
     citations: list[Citation] = Field(default_factory=list, description="Each cited source with the quote it rests on.")
     grounding: GroundingReport | None = Field(None, description="Citation-grounding receipt.")
+    consensus: Consensus | None = Field(None, description="Consensus meter over the cited papers.")
     drafter: str = Field("", description="Which drafter wrote it: `extractive` or `llm:<model>`.")
     answerable: bool = Field(True, description="False when the corpus holds no evidence for the question.")
     usage: Usage = Field(default_factory=Usage, description="LLM calls, tokens and seconds per stage.")

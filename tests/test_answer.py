@@ -179,14 +179,16 @@ def test_answer_through_a_real_openai_compatible_endpoint(settings, corpus, monk
 
     reply = "# Leaf Remodelling\n\nIntro sentence [S1].\n\n## Mitochondria\n\nThey act early [S1][S2].\n\n## Conclusion\n\nYes [S2]."
     verdicts = '[{"id": 1, "score": 0.9, "quote": ""}, {"id": 2, "score": 0.9, "quote": ""}, {"id": 3, "score": 0.9, "quote": ""}]'
-    with FakeOpenAI([("status", 429), ("text", reply), ("text", verdicts)]) as fake:
+    stances = '{"verdict": "possibly", "papers": [{"source": 1, "stance": "supports", "quote": ""}]}'
+    with FakeOpenAI([("status", 429), ("text", reply), ("text", verdicts), ("text", stances)]) as fake:
         monkeypatch.setenv("RAG_LLM_BASE_URL", fake.url)
         monkeypatch.setenv("RAG_LLM_MODEL", "fake-model")
         llm_settings = settings.model_copy(update={"llm": type(settings.llm)(base_url=fake.url, model="fake-model")})
         tokens = []
         a = answer(QUESTION, collection="qa-test", settings=llm_settings, on_token=tokens.append)
-    assert a.drafter == "llm:fake-model" and a.usage.llm_calls == 2  # the draft, then the citation judge
-    assert len(fake.requests) == 3 and fake.requests[1]["stream"] is True  # one 429, retried once
+    assert a.drafter == "llm:fake-model" and a.usage.llm_calls == 3  # the draft, the citation judge, the meter
+    assert len(fake.requests) == 4 and fake.requests[1]["stream"] is True  # one 429, retried once
+    assert a.consensus.method == "llm:fake-model" and a.consensus.verdict == "possibly"
     assert a.grounding.judge == "llm-judge:fake-model"
     assert {v.score for v in a.grounding.sentences if v.citations} == {0.9}  # the endpoint's verdicts were used
     assert '<source id="S1"' in fake.requests[1]["messages"][1]["content"]

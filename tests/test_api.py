@@ -3,9 +3,9 @@ import rag
 
 def test_public_api_is_pinned():
     assert sorted(rag.__all__) == sorted(
-        """Answer Chunk Citation CollectionNotFoundError CollectionStats ConfigError CorruptFileError DatasetError
+        """Answer Chunk Citation CollectionNotFoundError CollectionStats ConfigError Consensus CorruptFileError DatasetError
         EmbedderMismatchError EmptyInputError Evidence Filters GroundingReport IngestReport InputError InputFailure
-        LLMError LLMResponseError LLMUnavailableError ModelError Paper PaperSection RagError RecordError Section
+        LLMError LLMResponseError LLMUnavailableError ModelError Paper PaperSection PaperStance RagError RecordError Section
         Sentence SentenceVerdict Settings Source StoreError StoreUnavailableError TextEncodingError
         UnsupportedFormatError Usage aanswer answer ingest""".split()
     )

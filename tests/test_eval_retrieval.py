@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 
 from evals.common import bootstrap_ci, load_questions
 from rag.cli import app
+from tests.conftest import head_lines
 
 
 def test_rag_eval_retrieval_writes_the_report(scifact_slice, tmp_path):
@@ -109,3 +110,61 @@ def test_rag_eval_answer_part_writes_results(scifact_slice, tmp_path):
     first = json.loads(lines[0])
     assert len(lines) == 4 and first["markdown"].startswith("# ") and first["verdicts"]
     assert "## Answers" in (out / "report.md").read_text()
+
+
+def test_rag_eval_decision_plots_and_compare(tmp_path):
+    """PubMedQA slice: the decision part scores the consensus meter, plots are written, --compare diffs two runs."""
+    from tests.conftest import shared
+
+    questions = head_lines(shared("pubmedqa", "questions.jsonl"), 12)
+    wanted = {d for q in questions for d in q["gold_doc_ids"]}
+    corpus = [json.loads(line) for line in shared("pubmedqa").read_text().splitlines()]
+    corpus_path, questions_path = tmp_path / "c.jsonl", tmp_path / "q.jsonl"
+    corpus_path.write_text("".join(json.dumps(r) + "\n" for r in corpus if r["doc_id"] in wanted))
+    questions_path.write_text("".join(json.dumps(q) + "\n" for q in questions))
+    args = ["eval", "--corpus", str(corpus_path), "--questions", str(questions_path), "--what", "answer,decision"]
+    out = tmp_path / "run1"
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    d = report["decision"]
+    held = [q for q in questions if q["meta"]["official_split"] == "test"]
+    assert d["kind"] == "yesno" and d["split"] == "test" and d["n_questions"] == len(held)
+    assert sum(sum(row.values()) for row in d["confusion"].values()) == len(held)
+    assert sum(d["verdicts"].values()) == len(held) and 0 <= d["accuracy"]["mean"] <= 1
+    correct = sum(d["confusion"][label][label] for label in d["labels"])
+    assert d["accuracy"]["mean"] == round(correct / len(held), 4)
+    assert len((out / "decisions.jsonl").read_text().splitlines()) == len(held)
+    for name in ("latency.png", "grounding.png", "decision.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert "## Decision" in (out / "report.md").read_text()
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert all(r["consensus"] in ("yes", "possibly", "no", "unclear") for r in rows if r["answerable"])
+
+    again = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run2"), "--compare", str(out)])
+    assert again.exit_code == 0, again.output
+    assert f"Compared with {out}" in again.output.replace("\n", "")
+    missing = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "run3"), "--compare", str(tmp_path / "nope")])
+    assert missing.exit_code != 0 and "no report.json" in " ".join(missing.output.split())
+
+
+def test_compare_marks_changes_outside_the_old_interval(tmp_path):
+    from evals.compare import compare
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    (old / "report.json").write_text(
+        json.dumps({"decision": {"accuracy": {"mean": 0.6, "ci95": [0.55, 0.65]}, "macro_f1": 0.5}})
+    )
+    (new / "report.json").write_text(
+        json.dumps({"decision": {"accuracy": {"mean": 0.7, "ci95": [0.65, 0.75]}, "macro_f1": 0.5}})
+    )
+    rows = {r["metric"]: r for r in compare(old, new)}
+    assert rows["decision.accuracy.mean"] == {
+        "metric": "decision.accuracy.mean",
+        "old": 0.6,
+        "new": 0.7,
+        "delta": 0.1,
+        "outside_old_ci": True,
+    }
+    assert rows["decision.macro_f1"]["delta"] == 0 and "decision.accuracy.ci95" not in rows

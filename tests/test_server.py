@@ -58,6 +58,10 @@ def test_chat_completion_with_the_openai_client(server):
     assert content.startswith("# ") and "## Sources" in content and "[1]" in content
     extra = done.model_extra["rag"]
     assert extra["sources"] and extra["grounding"]["citation_recall"] == 1.0
+    meter = extra["consensus"]
+    assert meter["verdict"] in ("yes", "possibly", "no", "unclear")
+    assert {p["number"] for p in meter["papers"]} <= {s["number"] for s in extra["sources"]}
+    assert meter["supports"] + meter["contradicts"] + meter["neutral"] == len(meter["papers"])
 
 
 def test_streaming_with_the_openai_client(server):
@@ -152,7 +156,7 @@ def _chromium() -> str | None:
 
 
 def test_web_page_in_headless_chromium(server, tmp_path):
-    """Ask on the page, watch the answer stream in, check badges and clickable citations."""
+    """Ask on the page, watch the answer stream in, check badges, clickable citations and the consensus meter."""
     browser_path = _chromium()
     if browser_path is None:
         pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)")
@@ -189,6 +193,11 @@ def test_web_page_in_headless_chromium(server, tmp_path):
         quote = page.inner_text("#source .quote")
         assert len(quote) > 20 and page.inner_text("#source h3").startswith("[")
         assert "citation recall" in page.inner_text("#meter-text")
+        assert page.inner_text("#verdict") in ("Yes", "Possibly", "No", "Unclear")
+        stances = page.locator("#consensus li")
+        assert stances.count() >= 1 and page.locator("#consensus .stance").count() == stances.count()
+        stances.first.click()  # a paper in the meter opens its source like a citation does
+        assert page.inner_text("#source h3").startswith("[")
         shot = tmp_path / "rag-web-page.png"
         page.screenshot(path=str(shot), full_page=True)
         browser.close()

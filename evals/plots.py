@@ -1,0 +1,87 @@
+"""PNG plots of an eval run: retrieval bars per system, grounding scores, latency, decision confusion."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def write_plots(out: Path, report: dict[str, Any]) -> list[Path]:
+    """Write the plots that the report's parts allow; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no screen
+    import matplotlib.pyplot as plt
+
+    written: list[Path] = []
+
+    def save(fig: Any, name: str) -> None:
+        path = out / name
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+
+    if "retrieval" in report:
+        systems = report["retrieval"]["systems"]
+        names = list(systems)
+        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        values = [systems[n]["ndcg@10"] for n in names]
+        errors = [
+            [v - systems[n]["ndcg@10_ci95"][0] for n, v in zip(names, values, strict=True)],
+            [systems[n]["ndcg@10_ci95"][1] - v for n, v in zip(names, values, strict=True)],
+        ]
+        ax.bar(names, values, yerr=errors, capsize=4, color=["#3056d3" if n == "hybrid" else "#98a2b3" for n in names])
+        for i, v in enumerate(values):
+            ax.text(i, v + 0.01, f"{v:.3f}", ha="center", fontsize=9)
+        ax.set_ylabel("nDCG@10 (95% CI)")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"Retrieval, {report['retrieval']['n_questions']} questions")
+        save(fig, "retrieval.png")
+
+    rows = _rows(out / "results.jsonl")
+    if rows and "answer" in report:
+        scores = [s for r in rows for s in r.get("scores", [])]
+        if scores:
+            fig, ax = plt.subplots(figsize=(6.4, 3.6))
+            ax.hist(scores, bins=20, range=(0, 1), color="#12805c")
+            ax.set_xlabel("support score of cited sentences (judge)")
+            ax.set_ylabel("sentences")
+            ax.set_title("Grounding scores")
+            save(fig, "grounding.png")
+        fig, ax = plt.subplots(figsize=(6.4, 3.6))
+        latency = [r["seconds"] for r in rows]
+        ax.hist(latency, bins=20, color="#b54708")
+        a = report["answer"]
+        ax.axvline(a["latency_s_p50"], color="k", linestyle="--", label=f"p50 {a['latency_s_p50']} s")
+        ax.axvline(a["latency_s_p95"], color="k", linestyle=":", label=f"p95 {a['latency_s_p95']} s")
+        ax.set_xlabel("seconds per answer")
+        ax.set_ylabel("questions")
+        ax.legend()
+        ax.set_title("Answer latency")
+        save(fig, "latency.png")
+
+    if "decision" in report:
+        d = report["decision"]
+        labels = d["labels"]
+        grid = [[d["confusion"][g][p] for p in labels] for g in labels]
+        fig, ax = plt.subplots(figsize=(4.8, 4.0))
+        ax.imshow(grid, cmap="Blues")
+        ax.set_xticks(range(len(labels)), labels, rotation=20)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xlabel("predicted (consensus meter)")
+        ax.set_ylabel("gold label")
+        top = max(max(r) for r in grid) or 1
+        for i, row in enumerate(grid):
+            for j, v in enumerate(row):
+                ax.text(j, i, str(v), ha="center", va="center", color="white" if v > top / 2 else "black")
+        ax.set_title(f"Decision: accuracy {d['accuracy']['mean']:.3f}")
+        save(fig, "decision.png")
+    return written
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]

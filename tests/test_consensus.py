@@ -1,0 +1,179 @@
+"""The consensus meter: offline stances on hand-made papers, the LLM reply parser, answer() wiring,
+and the decision eval's scoring."""
+
+import json
+
+import pytest
+
+from evals.decision import held_out, kind_of, macro_f1, score, stance_pairs
+from rag.answer import answer
+from rag.consensus import OfflineStance, parse_stances, verdict_of
+from rag.embed import CachedEmbedder, LocalEmbedder
+from rag.llm import ScriptedChat
+from rag.store import Store
+from rag.types import Chunk, Consensus, Evidence, PaperStance, Source
+
+QUESTION = "Does aspirin reduce the risk of colorectal cancer?"
+PAPERS = {
+    "yes:1": "BACKGROUND: Aspirin may prevent cancer. METHODS: We followed 20,000 adults for 10 years. "
+    "RESULTS: Daily aspirin significantly reduced the risk of colorectal cancer (HR 0.63, p < 0.001). "
+    "The reduction in colorectal cancer risk was greater with longer use (p = 0.002).",
+    "yes:2": "RESULTS: Regular aspirin use was associated with a lower risk of colorectal cancer (OR 0.72, p < 0.01). "
+    "CONCLUSIONS: Aspirin reduces the risk of colorectal cancer.",
+    "no:1": "METHODS: A randomised trial of 40,000 women. RESULTS: Aspirin did not reduce the risk of colorectal cancer "
+    "(p = 0.62). There was no significant difference in colorectal cancer incidence between groups. "
+    "CONCLUSIONS: Low-dose aspirin was not associated with a lower risk of colorectal cancer.",
+    "off:1": "RESULTS: Wheat yields in dry soils rose with nitrogen fertiliser. Rainfall explained most of the variance.",
+}
+
+
+def _evidence(doc_id: str) -> Evidence:
+    text = PAPERS[doc_id]
+    chunk = Chunk(chunk_id=f"c-{doc_id}", doc_id=doc_id, text=text, index=0, n_chunks=1, n_tokens=60, paper_hash="h")
+    return Evidence(chunk=chunk, score=1.0, rank=1)
+
+
+@pytest.fixture(scope="module")
+def stance():
+    return OfflineStance(CachedEmbedder(LocalEmbedder()))
+
+
+def _meter(stance, doc_ids):
+    sources = [Source(number=i + 1, doc_id=d) for i, d in enumerate(doc_ids)]
+    return stance.meter(QUESTION, sources, [_evidence(d) for d in doc_ids])
+
+
+def test_offline_stances_on_clear_papers(stance):
+    c = _meter(stance, ["yes:1", "yes:2", "no:1", "off:1"])
+    got = {p.doc_id: p.stance for p in c.papers}
+    assert got["yes:1"] == got["yes:2"] == "supports"
+    assert got["no:1"] == "contradicts"
+    assert got["off:1"] == "neutral"
+    assert (c.supports, c.contradicts, c.neutral) == (2, 1, 1)
+    assert c.method == "offline-v1" and set(c.scores) == {"supports", "contradicts", "neutral"}
+    shown = next(p for p in c.papers if p.doc_id == "no:1")
+    assert shown.sentence in PAPERS["no:1"] and shown.chunk_id == "c-no:1"
+
+
+def test_offline_verdicts_follow_the_evidence(stance):
+    assert _meter(stance, ["yes:1", "yes:2"]).verdict in ("yes", "possibly")  # where yes ends is fitted
+    assert _meter(stance, ["no:1"]).verdict == "no"
+    assert _meter(stance, ["off:1"]).verdict == "unclear"
+    assert _meter(stance, []).verdict == "unclear"
+
+
+def test_verdict_thresholds():
+    th = {"decided_at": 0.4, "possibly_at": 0.55, "yes_at": 0.7, "no_at": 0.3}
+    assert verdict_of(0.8, 0.1, **th) == "yes"
+    assert verdict_of(0.5, 0.4, **th) == "possibly"
+    assert verdict_of(0.45, 0.45, **th) == "unclear"  # split evidence
+    assert verdict_of(0.1, 0.8, **th) == "no"
+    assert verdict_of(0.1, 0.1, **th) == "unclear"  # mostly neutral
+
+
+def test_parse_llm_stances():
+    sources = [Source(number=1, doc_id="yes:1"), Source(number=2, doc_id="no:1")]
+    evidence = [_evidence("yes:1"), _evidence("no:1")]
+    quote = "Aspirin did not reduce the risk of colorectal cancer (p = 0.62)."
+    reply = json.dumps(
+        {
+            "verdict": "possibly",
+            "papers": [
+                {"source": 1, "stance": "supports", "quote": "Daily aspirin significantly reduced"},
+                {"source": 2, "stance": "contradicts", "quote": quote},
+                {"source": 2, "stance": "supports", "quote": "duplicate, ignored"},
+                {"source": 9, "stance": "supports", "quote": "no such source, ignored"},
+            ],
+        }
+    )
+    c = parse_stances("Here you go:\n" + reply, sources, evidence, "llm:x")
+    assert c.verdict == "possibly" and (c.supports, c.contradicts, c.neutral) == (1, 1, 0)
+    assert c.papers[1].sentence == quote and c.papers[1].chunk_id == "c-no:1"
+    for bad in ("no json here", '{"verdict": "maybe-ish", "papers": []}'):
+        with pytest.raises(ValueError):
+            parse_stances(bad, sources, evidence, "llm:x")
+
+
+def test_consensus_summary_counts():
+    papers = [
+        PaperStance(number=1, doc_id="a", stance="supports"),
+        PaperStance(number=2, doc_id="b", stance="neutral"),
+    ]
+    c = Consensus.from_papers("possibly", papers, method="m")
+    assert (c.supports, c.contradicts, c.neutral) == (1, 0, 1)
+    assert c.summary == "Possibly: 1 of 2 cited papers support, 0 contradict, 1 neutral."
+
+
+@pytest.fixture
+def aspirin(settings, tmp_path):
+    path = tmp_path / "aspirin.jsonl"
+    path.write_text("".join(json.dumps({"doc_id": d, "title": d, "abstract": t}) + "\n" for d, t in PAPERS.items()))
+    Store(settings).ingest([path], collection="aspirin", progress=False)
+    return settings
+
+
+def test_answer_carries_the_offline_meter(aspirin):
+    a = answer(QUESTION, collection="aspirin", settings=aspirin)
+    assert a.consensus is not None and a.consensus.method == "offline-v1"
+    assert {p.doc_id for p in a.consensus.papers} == {s.doc_id for s in a.sources}
+    assert {p.number for p in a.consensus.papers} <= {s.number for s in a.sources}
+    assert "**Consensus meter:" in a.markdown and a.markdown.index("Consensus meter") < a.markdown.index("## Sources")
+    assert "consensus" in a.usage.seconds
+    off = answer(QUESTION, collection="aspirin", settings=aspirin, consensus="off")
+    assert off.consensus is None and "Consensus meter" not in off.markdown
+
+
+def test_answer_asks_the_model_and_falls_back(aspirin):
+    draft = "# Aspirin\n\nAspirin lowered colorectal cancer risk [S1].\n\n## Conclusion\n\nIt helps [S1]."
+
+    def stances(messages):
+        assert "Does aspirin reduce" in messages[-1].content and "<source id=" in messages[-1].content
+        return json.dumps({"verdict": "yes", "papers": [{"source": 1, "stance": "supports", "quote": ""}]})
+
+    judge = json.dumps([{"claim": 1, "supported": True, "quote": ""}, {"claim": 2, "supported": True, "quote": ""}])
+    chat = ScriptedChat([draft, judge, stances])
+    tokens: list[str] = []
+    a = answer(QUESTION, collection="aspirin", settings=aspirin, chat=chat, on_token=tokens.append)
+    assert a.consensus is not None and a.consensus.method == "llm:scripted" and a.consensus.verdict == "yes"
+    assert a.usage.llm_calls == 3
+    assert "".join(tokens).rstrip().endswith(a.markdown.rstrip().split("\n")[-1])  # the tail is streamed too
+    assert "**Consensus meter: Yes**" in "".join(tokens)
+
+    broken = ScriptedChat([draft, judge, "I cannot answer in JSON."])
+    b = answer(QUESTION, collection="aspirin", settings=aspirin, chat=broken)
+    assert b.consensus is not None and b.consensus.method == "offline-v1"
+    assert any("LLM consensus unusable" in c for c in b.grounding.changes)
+
+
+def test_decision_scoring_by_hand():
+    rows = [
+        {"label": "yes", "predicted": "yes", "verdict": "yes"},
+        {"label": "yes", "predicted": "maybe", "verdict": "unclear"},
+        {"label": "no", "predicted": "no", "verdict": "no"},
+        {"label": "maybe", "predicted": "yes", "verdict": "yes"},
+    ]
+    s = score(rows, "yesno", "test")
+    assert s["accuracy"]["mean"] == 0.5 and s["majority_class"] == {"label": "yes", "accuracy": 0.5}
+    assert s["confusion"]["yes"] == {"yes": 1, "no": 0, "maybe": 1}
+    assert s["confusion"]["maybe"] == {"yes": 1, "no": 0, "maybe": 0}
+    # F1: yes 2*1/(2+1+1)=0.5, no 1.0, maybe 0 → mean 0.5
+    assert macro_f1([r["label"] for r in rows], [r["predicted"] for r in rows], ["yes", "no", "maybe"]) == 0.5
+    assert s["verdicts"] == {"yes": 2, "possibly": 0, "no": 1, "unclear": 1}
+
+
+def test_decision_pairs_and_splits():
+    qs = [
+        {"qid": "1", "question": "Q1?", "label": "yes", "gold_doc_ids": ["p:1"], "meta": {"official_split": "cv"}},
+        {"qid": "2", "question": "Q2?", "label": "no", "gold_doc_ids": ["p:2"], "meta": {"official_split": "test"}},
+    ]
+    assert kind_of(qs) == "yesno"
+    assert stance_pairs(qs) == [("Q1?", "p:1", 0, "cv"), ("Q2?", "p:2", 1, "test")]
+    rest, split = held_out(qs)
+    assert [q["qid"] for q in rest] == ["2"] and split == "test"
+    claims = [
+        {"qid": "3", "question": "C.", "label": "NOT_ENOUGH_INFO", "meta": {"cited_doc_ids": ["s:9"]}},
+        {"qid": "4", "question": "D.", "label": "CONTRADICT", "meta": {"doc_labels": {"s:1": "CONTRADICT"}}},
+    ]
+    assert kind_of(claims) == "claim"
+    assert stance_pairs(claims) == [("C.", "s:9", 2, ""), ("D.", "s:1", 1, "")]
+    assert held_out(claims)[1].startswith("all")
