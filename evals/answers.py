@@ -73,7 +73,7 @@ def run(
             "stances": {p.doc_id: p.stance for p in answer.consensus.papers} if answer.consensus else {},
         }
         if scorer and q.get("long_answer"):
-            body = answer.markdown.split("## Sources")[0]
+            body = answer.markdown.split("## Sources")[0].split("**Consensus meter")[0]
             row["rougeL_f1"] = round(scorer.score(q["long_answer"], body)["rougeL"].fmeasure, 4)
         return row
 

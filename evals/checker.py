@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.check import FEATURES, OfflineJudge, fit_logistic
+from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge, fit_logistic
 from rag.embed import Embedder
 
 
@@ -82,21 +82,41 @@ def run(
                 corpus[rec["doc_id"]] = (f"{title}. " if title else "") + (rec.get("abstract") or rec.get("text") or "")
     questions = [json.loads(line) for line in questions_path.read_text(encoding="utf-8").split("\n") if line.strip()]
     pairs = build_pairs(questions, corpus, seed)
-    judge = OfflineJudge(embedder, weights={"bias": 0.0})
-    X = np.vstack([judge.features(p["claim"], [corpus[p["doc"]]])[0] for p in pairs])
+    judge = OfflineJudge(embedder, params={"relevance": {"bias": 0.0}})
+    X, XB = [], []
+    for p in pairs:
+        passages = [corpus[p["doc"]]]
+        feats = judge.features(p["claim"], passages)[0]
+        X.append(feats)
+        XB.append(judge.polarity_features(p["claim"], passages, feats))
+    Xa, XBa = np.vstack(X), np.vstack(XB)
     y = np.array([p["label"] for p in pairs], dtype=float)
     splits = np.array([p["split"] for p in pairs])
     sets = np.array([p["set"] for p in pairs])
     calib = splits == "train"
     report_split = ~calib if (~calib).any() else calib
-    bias, w = fit_logistic(X[calib], y[calib])
-    scores = 1 / (1 + np.exp(-(X @ w + bias)))
-    # threshold: best balanced accuracy on the calibration pairs (all negatives pooled)
+    # relevance: supported vs. unrelated or merely on-topic; polarity: supported vs. contradicted
+    on_topic = sets != "contradicted"
+    bias, w = fit_logistic(Xa[calib & on_topic], y[calib & on_topic])
+    same_paper = (sets == "positive") | (sets == "contradicted")
+    pbias, pw = fit_logistic(XBa[calib & same_paper], y[calib & same_paper])
+    scores = 1 / (1 + np.exp(-(Xa @ w + bias))) * 1 / (1 + np.exp(-(XBa @ pw + pbias)))
+    # threshold: best mean balanced accuracy over the three negative sets on the calibration pairs
     grid = np.linspace(0.05, 0.95, 91)
-    cal_pos, cal_neg = scores[calib & (y == 1)], scores[calib & (y == 0)]
-    threshold = float(max(grid, key=lambda t: balanced_accuracy(cal_pos, cal_neg, t)))
+    cal_pos = scores[calib & (sets == "positive")]
+    threshold = float(
+        max(
+            grid,
+            key=lambda t: np.mean(
+                [
+                    balanced_accuracy(cal_pos, scores[calib & (sets == s)], t)
+                    for s in ("random", "topical", "contradicted")
+                ]
+            ),
+        )
+    )
     out: dict[str, Any] = {
-        "judge": "offline-v1",
+        "judge": OfflineJudge.name,
         "calibration_split": "train",
         "report_split": "dev" if (~calib).any() else "train",
         "threshold": round(threshold, 3),
@@ -105,11 +125,28 @@ def run(
         },
         "n_pairs_calibration": int(calib.sum()),
         "balanced_accuracy": {},
-        "weights": {"bias": round(float(bias), 4), **{f: round(float(v), 4) for f, v in zip(FEATURES, w, strict=True)}},
+        "relevance_only": {},
+        "weights": {
+            "relevance": {
+                "bias": round(float(bias), 4),
+                **{f: round(float(v), 4) for f, v in zip(FEATURES, w, strict=True)},
+            },
+            "polarity": {
+                "bias": round(float(pbias), 4),
+                **{f: round(float(v), 4) for f, v in zip(POLARITY_FEATURES, pw, strict=True)},
+            },
+        },
     }
     pos = scores[report_split & (sets == "positive")]
+    relevance = 1 / (1 + np.exp(-(Xa @ w + bias)))
+    rel_pos = relevance[calib & (sets == "positive")]
+    rel_threshold = float(max(grid, key=lambda t: balanced_accuracy(rel_pos, relevance[calib & (y == 0)], t)))
     for name in ("random", "topical", "contradicted"):
         out["balanced_accuracy"][name] = balanced_accuracy(pos, scores[report_split & (sets == name)], threshold)
+        # the relevance model alone, as a baseline measured in the same run
+        out["relevance_only"][name] = balanced_accuracy(
+            relevance[report_split & (sets == "positive")], relevance[report_split & (sets == name)], rel_threshold
+        )
     if write_params:
         write_params.write_text(
             json.dumps(
@@ -131,7 +168,10 @@ def markdown(section: dict[str, Any]) -> str:
     return (
         f"## Checker (judge `{section['judge']}`, fitted on {section['calibration_split']}, reported on {section['report_split']}; "
         f"threshold {section['threshold']})\n\n"
-        "| negative set | balanced accuracy | positives | negatives |\n| --- | --- | --- | --- |\n"
-        + "\n".join(f"| {k} | {v:.3f} | {n['positive']} | {n[k]} |" for k, v in ba.items())
+        "| negative set | balanced accuracy | relevance model alone | positives | negatives |\n"
+        "| --- | --- | --- | --- | --- |\n"
+        + "\n".join(
+            f"| {k} | {v:.3f} | {section['relevance_only'][k]:.3f} | {n['positive']} | {n[k]} |" for k, v in ba.items()
+        )
         + "\n"
     )

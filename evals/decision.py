@@ -25,7 +25,9 @@ import numpy as np
 
 from evals.common import EVAL_COLLECTION, bootstrap_ci, eval_settings, prepare_collection
 from rag.chunk import chunk_paper
-from rag.consensus import FEATURES, STANCES, OfflineStance, fit_softmax, read_paper, relevance_weights, verdict_of
+from rag.consensus import STANCES, OfflineStance, fit_softmax, relevance_weights, verdict_of
+from rag.cues import STANCE_FEATURES as FEATURES
+from rag.cues import read_paper
 from rag.embed import Embedder
 from rag.ingest import read_path
 from rag.settings import Settings

@@ -9,10 +9,13 @@ its character span in the chunk. Repair (``strict``) re-cites an unsupported sen
 evidence that supports it, or removes it; ``flag`` keeps it marked; ``off`` skips the check.
 
 Judges share one interface. The offline default combines what runs here with no model
-download: embedding similarity of the claim to the passage's best sentences, content-word
-coverage, numbers that must appear in the cited text, and negation/direction agreement. Its
-weights and threshold are fitted by logistic regression on SciFact's train split
-(``rag eval --what checker`` refits and reports on the dev split) and ship in ``judge_offline_v1.json``.
+download, in two logistic models multiplied together: *relevance* (embedding similarity of the
+claim to the passage's best sentences, content-word coverage, numbers that must appear in the
+cited text) says whether the passage is about what the claim says; *polarity* (the stance cues of
+:mod:`rag.cues` — effect vs. null-result wording, p-values, negation and direction against the
+claim, hedging) says whether it agrees. The models and the threshold are fitted on SciFact's train
+split (``rag eval --what checker`` refits and reports on the dev split) and ship in
+``judge_offline_v2.json``.
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
+from rag.cues import NEGATION, STANCE_FEATURES, STOP, WORD, content_stems, direction, read_passages, stem
 from rag.draft import source_for
 from rag.embed import Embedder
 from rag.errors import ConfigError, LLMError, ModelError
@@ -36,105 +40,10 @@ from rag.llm import ChatModel, Completion, Message
 from rag.text import sentence_spans, with_citation
 from rag.types import Evidence, GroundingReport, Section, Sentence, SentenceVerdict, Source
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)?")
 _NUMBER = re.compile(
     r"(?<![A-Za-z])(\d+(?:[.,]\d+)?)\s?(%|percent|mg|g|kg|ml|µg|ug|iu|mmol|nmol|fold|x)?", re.IGNORECASE
 )
-_NEGATION = re.compile(
-    r"\b(not|no|never|none|neither|nor|without|fail(?:s|ed)? to|lack(?:s|ed)?|absence of|unable|cannot|"
-    r"does not|did not|do not|is not|are not|was not|were not|n't)\b",
-    re.IGNORECASE,
-)
-_UP = re.compile(
-    r"\b(increas\w*|rais\w*|elevat\w*|higher|more|greater|enhanc\w*|improv\w*|promot\w*|induc\w*|activat\w*|"
-    r"upregulat\w*|up-regulat\w*|accelerat\w*|stimulat\w*|gain\w*|rise|rises|rising|boost\w*|augment\w*|"
-    r"facilitat\w*|amplif\w*|potentiat\w*|exacerbat\w*|worsen\w*|accurate|effective|efficient|beneficial|"
-    r"positive(?:ly)?|strong(?:er|ly)?|longer|larger|faster|sufficient|required|necessary|essential)\b",
-    re.IGNORECASE,
-)
-_DOWN = re.compile(
-    r"\b(decreas\w*|reduc\w*|lower\w*|less|fewer|diminish\w*|inhibit\w*|suppress\w*|impair\w*|attenuat\w*|"
-    r"downregulat\w*|down-regulat\w*|declin\w*|prevent\w*|block\w*|loss|lose|drop\w*|imped\w*|abolish\w*|"
-    r"abrogat\w*|repress\w*|hinder\w*|limit\w*|inaccurate|ineffective|inefficient|harmful|detrimental|"
-    r"negative(?:ly)?|weak(?:er|ly)?|shorter|smaller|slower|insufficient|dispensable|unnecessary)\b",
-    re.IGNORECASE,
-)
-_STOP = set(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "of",
-        "in",
-        "on",
-        "to",
-        "for",
-        "with",
-        "by",
-        "at",
-        "from",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "that",
-        "this",
-        "these",
-        "those",
-        "it",
-        "its",
-        "their",
-        "there",
-        "which",
-        "who",
-        "whom",
-        "what",
-        "when",
-        "where",
-        "how",
-        "than",
-        "then",
-        "also",
-        "may",
-        "might",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "has",
-        "have",
-        "had",
-        "do",
-        "does",
-        "did",
-        "not",
-        "no",
-        "into",
-        "over",
-        "under",
-        "between",
-        "among",
-        "via",
-        "per",
-        "both",
-        "each",
-        "such",
-        "other",
-        "more",
-        "most",
-        "less",
-        "least",
-        "very",
-    ]
-)
-FEATURES = [
+FEATURES = [  # the relevance model's; the last two (negation, direction) also feed the polarity model
     "max_cos",
     "top2_cos",
     "coverage",
@@ -146,58 +55,27 @@ FEATURES = [
     "negation_mismatch",
     "direction_mismatch",
 ]
-
-
-def _stem(word: str) -> str:
-    w = word.lower()
-    for suffix in (
-        "ational",
-        "ations",
-        "ation",
-        "ments",
-        "ment",
-        "ness",
-        "ings",
-        "ing",
-        "ies",
-        "ied",
-        "es",
-        "ed",
-        "ly",
-        "s",
-    ):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            return w[: -len(suffix)]
-    return w
-
-
-def content_stems(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text) if w.lower() not in _STOP and (len(w) > 2 or w.isdigit())}
+POLARITY_FEATURES = [*STANCE_FEATURES, "negation_mismatch", "direction_mismatch"]
 
 
 def specific_terms(text: str) -> set[str]:
     """Words that name specific things (genes, drugs, doses, long technical terms): the hardest to share by chance."""
     words = re.findall(r"[A-Za-z0-9][A-Za-z0-9-]*", text)
     return {
-        _stem(w)
+        stem(w)
         for i, w in enumerate(words)
-        if w.lower() not in _STOP
+        if w.lower() not in STOP
         and (any(c.isdigit() for c in w) or "-" in w or len(w) >= 9 or (i > 0 and any(c.isupper() for c in w)))
     }
 
 
 def content_bigrams(text: str) -> set[tuple[str, str]]:
-    stems = [_stem(w) for w in _WORD.findall(text) if w.lower() not in _STOP]
+    stems = [stem(w) for w in WORD.findall(text) if w.lower() not in STOP]
     return set(itertools.pairwise(stems))
 
 
 def numbers(text: str) -> set[str]:
     return {m.group(1).replace(",", ".").rstrip("0").rstrip(".") or "0" for m in _NUMBER.finditer(text)}
-
-
-def _direction(text: str) -> int:
-    up, down = len(_UP.findall(text)), len(_DOWN.findall(text))
-    return (up > down) - (down > up)
 
 
 @dataclass
@@ -222,16 +100,29 @@ class Judge(Protocol):
 
 
 class OfflineJudge:
-    """Embedding similarity + coverage + numbers + negation/direction, combined by a fitted logistic model."""
+    """Relevance (similarity, coverage, numbers) × polarity (stance cues), two fitted logistic models."""
 
-    name = "offline-v1"
+    name = "offline-v2"
 
-    def __init__(self, embedder: Embedder, weights: dict[str, float] | None = None, threshold: float | None = None):
+    def __init__(
+        self, embedder: Embedder, params: dict[str, Any] | None = None, threshold: float | None = None
+    ) -> None:
         self.embedder = embedder
-        params = weights or _load_params()
-        self.bias = float(params.get("bias", 0.0))
-        self.weights = np.array([float(params.get(f, 0.0)) for f in FEATURES])
+        params = params or _load_params()
+        relevance, polarity = params.get("relevance", {}), params.get("polarity")
+        self.bias = float(relevance.get("bias", 0.0))
+        self.weights = np.array([float(relevance.get(f, 0.0)) for f in FEATURES])
+        self.polarity = (
+            (float(polarity.get("bias", 0.0)), np.array([float(polarity.get(f, 0.0)) for f in POLARITY_FEATURES]))
+            if polarity
+            else None
+        )
         self.threshold = float(threshold if threshold is not None else params.get("threshold", 0.5))
+
+    def polarity_features(self, claim: str, passages: Sequence[str], features: np.ndarray) -> np.ndarray:
+        """Stance cues of the passages toward the claim, plus the relevance model's negation/direction flags."""
+        reading = read_passages(claim, passages, self.embedder)
+        return np.concatenate([reading.features, features[FEATURES.index("negation_mismatch") :]])
 
     def features(self, claim: str, passages: Sequence[str]) -> tuple[np.ndarray, int, tuple[int, int]]:
         units: list[tuple[int, int, int]] = []  # (passage, start, end)
@@ -268,10 +159,10 @@ class OfflineJudge:
         overlap = np.array([len(claim_terms & content_stems(t)) / max(len(claim_terms), 1) for t in sentences])
         rationale = int(np.argmax(sims + overlap))
         top = [sentences[rationale]]
-        claim_neg = bool(_NEGATION.search(claim))
-        negation = float(all(bool(_NEGATION.search(t)) != claim_neg for t in top))
-        d_claim = _direction(claim)
-        direction = float(d_claim != 0 and all(_direction(t) == -d_claim for t in top))
+        claim_neg = bool(NEGATION.search(claim))
+        negation = float(all(bool(NEGATION.search(t)) != claim_neg for t in top))
+        d_claim = direction(claim)
+        opposed = float(d_claim != 0 and all(direction(t) == -d_claim for t in top))
         feats = np.array(
             [
                 float(sims[best]),
@@ -283,7 +174,7 @@ class OfflineJudge:
                 float(overlap.max()),
                 missing,
                 negation,
-                direction,
+                opposed,
             ]
         )
         p, a, b = units[best]
@@ -292,6 +183,10 @@ class OfflineJudge:
     def support(self, claim: str, passages: Sequence[str]) -> Support:
         feats, p, span = self.features(claim, passages)
         score = 1.0 / (1.0 + math.exp(-(self.bias + float(self.weights @ feats))))
+        if self.polarity is not None:
+            bias, weights = self.polarity
+            agree = 1.0 / (1.0 + math.exp(-(bias + float(weights @ self.polarity_features(claim, passages, feats)))))
+            score *= agree
         return Support(score, p, span)
 
 
@@ -436,8 +331,8 @@ def _locate(quote: str, passages: Sequence[str]) -> tuple[int, tuple[int, int] |
     return 0, None
 
 
-def _load_params() -> dict[str, float]:
-    return json.loads((resources.files("rag") / "judge_offline_v1.json").read_text())
+def _load_params() -> dict[str, Any]:
+    return json.loads((resources.files("rag") / "judge_offline_v2.json").read_text())
 
 
 def fit_logistic(

@@ -20,13 +20,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 
-from rag.check import _NEGATION, _direction, content_stems
-from rag.draft import chunk_sentences, fence
+from rag.cues import PaperReading, read_paper
+from rag.draft import fence
 from rag.embed import Embedder
 from rag.errors import LLMError
 from rag.llm import ChatModel, Completion, Message
@@ -34,143 +33,11 @@ from rag.prompts import render
 from rag.types import Consensus, Evidence, PaperStance, Source
 
 STANCES = ("supports", "contradicts", "neutral")
-FEATURES = [
-    "relevance",
-    "coverage",
-    "null_result",
-    "effect",
-    "negation",
-    "direction_conflict",
-    "direction_agree",
-    "hedge",
-    "paper_null_result",
-    "paper_effect",
-    "question_negated",
-    "question_compares",
-    "p_significant",
-    "p_not_significant",
-    "last_null_result",
-    "last_effect",
-]
-
-_NULL = re.compile(
-    r"\b(no (?:\w+ )?(?:difference|differences|effect|effects|association|associations|correlation|relationship|"
-    r"change|changes|benefit|improvement|advantage|impact|influence|role|evidence|increase|decrease|reduction)|"
-    r"not (?:statistically )?significant(?:ly)?|non-?significant(?:ly)?|did not (?:\w+ )?(?:differ|change|improve|"
-    r"affect|reduce|increase|decrease|correlate|predict|influence|alter|show|reach|find|lead)|"
-    r"(?:was|were|is|are) not (?:\w+ )?(?:associated|related|correlated|different|predictive|affected|improved|"
-    r"increased|reduced|changed|effective|superior|better)|unrelated|similar|comparable|unchanged|unaffected|"
-    r"failed to|neither|equivalent|no longer)\b",
-    re.IGNORECASE,
-)
-_EFFECT = re.compile(
-    r"\b(significant(?:ly)?|p\s?[<≤]\s?0?\.0[0-5]\d*|associated with|correlated with|predict(?:s|ed|ive|or|ors)|"
-    r"risk factor|increased risk|higher risk|odds ratio|hazard ratio|effective(?:ly)?|efficacy|improved|superior|"
-    r"beneficial|benefit(?:s|ed)?|reduced|increased|decreased|elevated|enhanced|impaired|resulted in|led to|"
-    r"caused|induced|promoted|demonstrated|confirmed|showed that|indicate[sd]? that)\b",
-    re.IGNORECASE,
-)
-_HEDGE = re.compile(
-    r"\b(may|might|could|possibl[ey]|potential(?:ly)?|unclear|uncertain|remains?|further (?:studies|research|"
-    r"investigation|trials)|warrant\w*|preliminary|limited|controversial|conflicting|inconclusive|needed|"
-    r"insufficient|not (?:yet )?(?:known|clear|established))\b",
-    re.IGNORECASE,
-)
-_COMPARES = re.compile(
-    r"\b(than|versus|vs\.?|compared|comparison|differ\w*|better|worse|superior|inferior|more|less|equivalent)\b",
-    re.IGNORECASE,
-)
-_P_VALUE = re.compile(r"\bp\s?(<|≤|<=|=|>|≥|>=)\s?(0?\.\d+|1(?:\.0+)?)", re.IGNORECASE)
-_TOP_WEIGHTS = (0.5, 0.3, 0.2)
 THRESHOLDS = ("decided_at", "possibly_at", "yes_at", "no_at")
-
-
-def _p_values(text: str) -> tuple[int, int]:
-    """(significant, not significant) p-values stated in ``text`` at the 0.05 level."""
-    sig = nonsig = 0
-    for op, value in _P_VALUE.findall(text):
-        v = float(value)
-        if (op in ("<", "≤", "<=") and v <= 0.05) or (op == "=" and v < 0.05):
-            sig += 1
-        elif (op in (">", "≥", ">=") and v >= 0.05) or (op == "=" and v >= 0.05):
-            nonsig += 1
-    return sig, nonsig
-
-
-@dataclass
-class PaperReading:
-    """Features of one paper against the question, and the sentence that shows its stance."""
-
-    features: np.ndarray
-    relevance: float  # best sentence similarity to the question
-    sentence: str
-    chunk_id: str
-    retrieval: float = 0.0  # best retrieval score of the paper's chunks (fused, higher is better)
 
 
 def _load_params() -> dict[str, object]:
     return json.loads((resources.files("rag") / "stance_offline_v1.json").read_text())
-
-
-def read_paper(question: str, chunks: Sequence[Evidence], embedder: Embedder) -> PaperReading:
-    """The stance features of one paper (its evidence chunks) toward ``question``."""
-    sents: list[tuple[str, str, str]] = []  # (text, role, chunk_id)
-    for ev in chunks:
-        sents += [(t, role, ev.chunk.chunk_id) for t, role, _ in chunk_sentences(ev.chunk) if len(t.split()) >= 4]
-    if not sents:
-        return PaperReading(np.zeros(len(FEATURES)), 0.0, "", chunks[0].chunk.chunk_id if chunks else "")
-    vecs = embedder.embed([question, *(s[0] for s in sents)])
-    sims = vecs[1:] @ vecs[0]
-    q_terms = content_stems(question)
-    coverage = np.array([len(q_terms & content_stems(t)) / max(len(q_terms), 1) for t, _, _ in sents])
-    rel = sims + 0.5 * coverage
-    findings = [i for i, (_, role, _) in enumerate(sents) if role in ("result", "conclusion")] or list(
-        range(len(sents))
-    )
-    top = sorted(findings, key=lambda i: -rel[i])[: len(_TOP_WEIGHTS)]
-    weights = np.array(_TOP_WEIGHTS[: len(top)]) / sum(_TOP_WEIGHTS[: len(top)])
-    q_neg = bool(_NEGATION.search(question))
-    q_dir = _direction(question)
-
-    def cue(i: int) -> tuple[float, float, float, float, float, float]:
-        text = sents[i][0]
-        null = bool(_NULL.search(text))
-        effect = bool(_EFFECT.search(text)) and not null
-        neg = bool(_NEGATION.search(text)) != q_neg
-        d = _direction(text)
-        return (
-            float(null),
-            float(effect),
-            float(neg),
-            float(q_dir != 0 and d == -q_dir),
-            float(q_dir != 0 and d == q_dir),
-            float(bool(_HEDGE.search(text))),
-        )
-
-    per_top = np.array([cue(i) for i in top])
-    weighted = weights @ per_top
-    all_cues = np.array([cue(i)[:2] for i in findings])
-    p_sig, p_non = map(sum, zip(*(_p_values(sents[i][0]) for i in findings), strict=True))
-    last = findings[-2:]  # a paper's last findings usually state its main result
-    feats = np.array(
-        [
-            float(sims.max()),
-            float(coverage.max()),
-            *weighted[:6],
-            float(all_cues[:, 0].mean()),
-            float(all_cues[:, 1].mean()),
-            float(q_neg),
-            float(bool(_COMPARES.search(question))),
-            min(p_sig, 3) / 3,
-            min(p_non, 3) / 3,
-            float(np.mean([cue(i)[0] for i in last])),
-            float(np.mean([cue(i)[1] for i in last])),
-        ]
-    )
-    # the sentence that shows the stance: the most relevant finding that carries a cue, else the most relevant
-    shown = next((i for i in top if per_top[top.index(i)][:2].any()), top[0])
-    retrieval = max(ev.score for ev in chunks)
-    return PaperReading(feats, float(sims.max()), sents[shown][0], sents[shown][2], retrieval)
 
 
 class OfflineStance:

@@ -1,0 +1,297 @@
+"""Reading scientific findings: content words, negation and direction, effect and null-result cues,
+p-values, and the per-paper stance features built from them.
+
+Shared by the grounding checker (is a claim contradicted by what it cites?) and the consensus meter
+(where does a paper stand on the question?), so both read findings the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.draft import chunk_sentences
+from rag.embed import Embedder
+from rag.types import Chunk, Evidence
+
+WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)?")
+NEGATION = re.compile(
+    r"\b(not|no|never|none|neither|nor|without|fail(?:s|ed)? to|lack(?:s|ed)?|absence of|unable|cannot|"
+    r"does not|did not|do not|is not|are not|was not|were not|n't)\b",
+    re.IGNORECASE,
+)
+UP = re.compile(
+    r"\b(increas\w*|rais\w*|elevat\w*|higher|more|greater|enhanc\w*|improv\w*|promot\w*|induc\w*|activat\w*|"
+    r"upregulat\w*|up-regulat\w*|accelerat\w*|stimulat\w*|gain\w*|rise|rises|rising|boost\w*|augment\w*|"
+    r"facilitat\w*|amplif\w*|potentiat\w*|exacerbat\w*|worsen\w*|accurate|effective|efficient|beneficial|"
+    r"positive(?:ly)?|strong(?:er|ly)?|longer|larger|faster|sufficient|required|necessary|essential)\b",
+    re.IGNORECASE,
+)
+DOWN = re.compile(
+    r"\b(decreas\w*|reduc\w*|lower\w*|less|fewer|diminish\w*|inhibit\w*|suppress\w*|impair\w*|attenuat\w*|"
+    r"downregulat\w*|down-regulat\w*|declin\w*|prevent\w*|block\w*|loss|lose|drop\w*|imped\w*|abolish\w*|"
+    r"abrogat\w*|repress\w*|hinder\w*|limit\w*|inaccurate|ineffective|inefficient|harmful|detrimental|"
+    r"negative(?:ly)?|weak(?:er|ly)?|shorter|smaller|slower|insufficient|dispensable|unnecessary)\b",
+    re.IGNORECASE,
+)
+STOP = set(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "in",
+        "on",
+        "to",
+        "for",
+        "with",
+        "by",
+        "at",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "their",
+        "there",
+        "which",
+        "who",
+        "whom",
+        "what",
+        "when",
+        "where",
+        "how",
+        "than",
+        "then",
+        "also",
+        "may",
+        "might",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "has",
+        "have",
+        "had",
+        "do",
+        "does",
+        "did",
+        "not",
+        "no",
+        "into",
+        "over",
+        "under",
+        "between",
+        "among",
+        "via",
+        "per",
+        "both",
+        "each",
+        "such",
+        "other",
+        "more",
+        "most",
+        "less",
+        "least",
+        "very",
+    ]
+)
+
+
+def stem(word: str) -> str:
+    w = word.lower()
+    for suffix in (
+        "ational",
+        "ations",
+        "ation",
+        "ments",
+        "ment",
+        "ness",
+        "ings",
+        "ing",
+        "ies",
+        "ied",
+        "es",
+        "ed",
+        "ly",
+        "s",
+    ):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[: -len(suffix)]
+    return w
+
+
+def content_stems(text: str) -> set[str]:
+    return {stem(w) for w in WORD.findall(text) if w.lower() not in STOP and (len(w) > 2 or w.isdigit())}
+
+
+def direction(text: str) -> int:
+    up, down = len(UP.findall(text)), len(DOWN.findall(text))
+    return (up > down) - (down > up)
+
+
+STANCE_FEATURES = [
+    "relevance",
+    "coverage",
+    "null_result",
+    "effect",
+    "negation",
+    "direction_conflict",
+    "direction_agree",
+    "hedge",
+    "paper_null_result",
+    "paper_effect",
+    "question_negated",
+    "question_compares",
+    "p_significant",
+    "p_not_significant",
+    "last_null_result",
+    "last_effect",
+]
+
+_NULL = re.compile(
+    r"\b(no (?:\w+ )?(?:difference|differences|effect|effects|association|associations|correlation|relationship|"
+    r"change|changes|benefit|improvement|advantage|impact|influence|role|evidence|increase|decrease|reduction)|"
+    r"not (?:statistically )?significant(?:ly)?|non-?significant(?:ly)?|did not (?:\w+ )?(?:differ|change|improve|"
+    r"affect|reduce|increase|decrease|correlate|predict|influence|alter|show|reach|find|lead)|"
+    r"(?:was|were|is|are) not (?:\w+ )?(?:associated|related|correlated|different|predictive|affected|improved|"
+    r"increased|reduced|changed|effective|superior|better)|unrelated|similar|comparable|unchanged|unaffected|"
+    r"failed to|neither|equivalent|no longer)\b",
+    re.IGNORECASE,
+)
+_EFFECT = re.compile(
+    r"\b(significant(?:ly)?|p\s?[<≤]\s?0?\.0[0-5]\d*|associated with|correlated with|predict(?:s|ed|ive|or|ors)|"
+    r"risk factor|increased risk|higher risk|odds ratio|hazard ratio|effective(?:ly)?|efficacy|improved|superior|"
+    r"beneficial|benefit(?:s|ed)?|reduced|increased|decreased|elevated|enhanced|impaired|resulted in|led to|"
+    r"caused|induced|promoted|demonstrated|confirmed|showed that|indicate[sd]? that)\b",
+    re.IGNORECASE,
+)
+_HEDGE = re.compile(
+    r"\b(may|might|could|possibl[ey]|potential(?:ly)?|unclear|uncertain|remains?|further (?:studies|research|"
+    r"investigation|trials)|warrant\w*|preliminary|limited|controversial|conflicting|inconclusive|needed|"
+    r"insufficient|not (?:yet )?(?:known|clear|established))\b",
+    re.IGNORECASE,
+)
+_COMPARES = re.compile(
+    r"\b(than|versus|vs\.?|compared|comparison|differ\w*|better|worse|superior|inferior|more|less|equivalent)\b",
+    re.IGNORECASE,
+)
+_P_VALUE = re.compile(r"\bp\s?(<|≤|<=|=|>|≥|>=)\s?(0?\.\d+|1(?:\.0+)?)", re.IGNORECASE)
+_TOP_WEIGHTS = (0.5, 0.3, 0.2)
+
+
+def _p_values(text: str) -> tuple[int, int]:
+    """(significant, not significant) p-values stated in ``text`` at the 0.05 level."""
+    sig = nonsig = 0
+    for op, value in _P_VALUE.findall(text):
+        v = float(value)
+        if (op in ("<", "≤", "<=") and v <= 0.05) or (op == "=" and v < 0.05):
+            sig += 1
+        elif (op in (">", "≥", ">=") and v >= 0.05) or (op == "=" and v >= 0.05):
+            nonsig += 1
+    return sig, nonsig
+
+
+@dataclass
+class PaperReading:
+    """Features of one paper against the question, and the sentence that shows its stance."""
+
+    features: np.ndarray
+    relevance: float  # best sentence similarity to the question
+    sentence: str
+    chunk_id: str
+    retrieval: float = 0.0  # best retrieval score of the paper's chunks (fused, higher is better)
+
+
+def read_paper(question: str, chunks: Sequence[Evidence], embedder: Embedder) -> PaperReading:
+    """The stance features of one paper (its evidence chunks) toward ``question``."""
+    sents: list[tuple[str, str, str]] = []  # (text, role, chunk_id)
+    for ev in chunks:
+        sents += [(t, role, ev.chunk.chunk_id) for t, role, _ in chunk_sentences(ev.chunk) if len(t.split()) >= 4]
+    reading = read_findings(question, sents, embedder)
+    if not reading.chunk_id and chunks:
+        reading.chunk_id = chunks[0].chunk.chunk_id
+    reading.retrieval = max((ev.score for ev in chunks), default=0.0)
+    return reading
+
+
+def read_passages(claim: str, passages: Sequence[str], embedder: Embedder) -> PaperReading:
+    """:func:`read_paper` for plain passages (the checker's view of what a sentence cites)."""
+    sents: list[tuple[str, str, str]] = []
+    for p, text in enumerate(passages):
+        chunk = Chunk(chunk_id=str(p), doc_id="", text=text, index=0, n_chunks=1, n_tokens=0, paper_hash="")
+        sents += [(t, role, str(p)) for t, role, _ in chunk_sentences(chunk) if len(t.split()) >= 4]
+    return read_findings(claim, sents, embedder)
+
+
+def read_findings(question: str, sents: Sequence[tuple[str, str, str]], embedder: Embedder) -> PaperReading:
+    """Stance features from ``(text, role, chunk_id)`` sentences toward ``question``."""
+    if not sents:
+        return PaperReading(np.zeros(len(STANCE_FEATURES)), 0.0, "", "")
+    vecs = embedder.embed([question, *(s[0] for s in sents)])
+    sims = vecs[1:] @ vecs[0]
+    q_terms = content_stems(question)
+    coverage = np.array([len(q_terms & content_stems(t)) / max(len(q_terms), 1) for t, _, _ in sents])
+    rel = sims + 0.5 * coverage
+    findings = [i for i, (_, role, _) in enumerate(sents) if role in ("result", "conclusion")] or list(
+        range(len(sents))
+    )
+    top = sorted(findings, key=lambda i: -rel[i])[: len(_TOP_WEIGHTS)]
+    weights = np.array(_TOP_WEIGHTS[: len(top)]) / sum(_TOP_WEIGHTS[: len(top)])
+    q_neg = bool(NEGATION.search(question))
+    q_dir = direction(question)
+
+    def cue(i: int) -> tuple[float, float, float, float, float, float]:
+        text = sents[i][0]
+        null = bool(_NULL.search(text))
+        effect = bool(_EFFECT.search(text)) and not null
+        neg = bool(NEGATION.search(text)) != q_neg
+        d = direction(text)
+        return (
+            float(null),
+            float(effect),
+            float(neg),
+            float(q_dir != 0 and d == -q_dir),
+            float(q_dir != 0 and d == q_dir),
+            float(bool(_HEDGE.search(text))),
+        )
+
+    per_top = np.array([cue(i) for i in top])
+    weighted = weights @ per_top
+    all_cues = np.array([cue(i)[:2] for i in findings])
+    p_sig, p_non = map(sum, zip(*(_p_values(sents[i][0]) for i in findings), strict=True))
+    last = findings[-2:]  # a paper's last findings usually state its main result
+    feats = np.array(
+        [
+            float(sims.max()),
+            float(coverage.max()),
+            *weighted[:6],
+            float(all_cues[:, 0].mean()),
+            float(all_cues[:, 1].mean()),
+            float(q_neg),
+            float(bool(_COMPARES.search(question))),
+            min(p_sig, 3) / 3,
+            min(p_non, 3) / 3,
+            float(np.mean([cue(i)[0] for i in last])),
+            float(np.mean([cue(i)[1] for i in last])),
+        ]
+    )
+    # the sentence that shows the stance: the most relevant finding that carries a cue, else the most relevant
+    shown = next((i for i in top if per_top[top.index(i)][:2].any()), top[0])
+    return PaperReading(feats, float(sims.max()), sents[shown][0], sents[shown][2])
