@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge, fit_logistic
+from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge, fit_logistic, quoted
 from rag.embed import Embedder
 
 
@@ -100,7 +100,10 @@ def run(
     bias, w = fit_logistic(Xa[calib & on_topic], y[calib & on_topic])
     same_paper = (sets == "positive") | (sets == "contradicted")
     pbias, pw = fit_logistic(XBa[calib & same_paper], y[calib & same_paper])
-    scores = 1 / (1 + np.exp(-(Xa @ w + bias))) * 1 / (1 + np.exp(-(XBa @ pw + pbias)))
+    # as in OfflineJudge.support: a claim quoted word for word from its passage skips the polarity model
+    verbatim = np.array([quoted(p["claim"], [corpus[p["doc"]]]) for p in pairs])
+    polarity = np.where(verbatim, 1.0, 1 / (1 + np.exp(-(XBa @ pw + pbias))))
+    scores = 1 / (1 + np.exp(-(Xa @ w + bias))) * polarity
     # threshold: best mean balanced accuracy over the three negative sets on the calibration pairs
     grid = np.linspace(0.05, 0.95, 91)
     cal_pos = scores[calib & (sets == "positive")]

@@ -183,11 +183,21 @@ class OfflineJudge:
     def support(self, claim: str, passages: Sequence[str]) -> Support:
         feats, p, span = self.features(claim, passages)
         score = 1.0 / (1.0 + math.exp(-(self.bias + float(self.weights @ feats))))
-        if self.polarity is not None:
+        if self.polarity is not None and not quoted(claim, passages):  # a verbatim quote cannot contradict its source
             bias, weights = self.polarity
             agree = 1.0 / (1.0 + math.exp(-(bias + float(weights @ self.polarity_features(claim, passages, feats)))))
             score *= agree
         return Support(score, p, span)
+
+
+def _normal(text: str) -> str:
+    return " ".join(re.sub(r"\[\d+(?:\s*[,;–-]\s*\d+)*\]", " ", text).lower().split())
+
+
+def quoted(claim: str, passages: Sequence[str]) -> bool:
+    """Whether the claim (citation markers, case and spacing aside) appears word for word in a passage."""
+    needle = _normal(claim).rstrip(" .;:!?")
+    return len(needle) >= 20 and any(needle in _normal(p) for p in passages)
 
 
 class LLMJudge:

@@ -8,10 +8,11 @@ evidence), ``no`` or ``unclear`` — with the counts behind it.
 Offline, each paper's stance comes from its most relevant result and conclusion sentences: how
 close they are to the question, whether they report an effect ("significantly higher",
 "associated with") or a null result ("no significant difference", "did not differ"), negation
-and direction against the question, and hedging. A small softmax model over those features is
-fitted on labelled data (``rag eval --what decision`` fits on the calibration split and reports
-on the rest) and ships as ``stance_offline_v1.json``. Papers are weighted by their retrieval score, so
-one paper that addresses the question head-on outweighs tangential ones. With an endpoint, the chat
+and direction against the question, and hedging. A small softmax model over those features (:mod:`rag.cues`),
+the relevance weighting and the verdict thresholds are fitted on the calibration splits of
+PubMedQA and SciFact (``python -m evals.decision fit``) and ship as ``stance_offline_v1.json``;
+``rag eval --what decision`` reports on the held-out splits. Papers are weighted by their
+retrieval score, so one that addresses the question head-on outweighs tangential ones. With an endpoint, the chat
 model is asked instead (one call), and the offline meter is the fallback.
 """
 

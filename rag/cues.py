@@ -196,7 +196,7 @@ _P_VALUE = re.compile(r"\bp\s?(<|≤|<=|=|>|≥|>=)\s?(0?\.\d+|1(?:\.0+)?)", re.
 _TOP_WEIGHTS = (0.5, 0.3, 0.2)
 
 
-def _p_values(text: str) -> tuple[int, int]:
+def p_values(text: str) -> tuple[int, int]:
     """(significant, not significant) p-values stated in ``text`` at the 0.05 level."""
     sig = nonsig = 0
     for op, value in _P_VALUE.findall(text):
@@ -275,7 +275,7 @@ def read_findings(question: str, sents: Sequence[tuple[str, str, str]], embedder
     per_top = np.array([cue(i) for i in top])
     weighted = weights @ per_top
     all_cues = np.array([cue(i)[:2] for i in findings])
-    p_sig, p_non = map(sum, zip(*(_p_values(sents[i][0]) for i in findings), strict=True))
+    p_sig, p_non = map(sum, zip(*(p_values(sents[i][0]) for i in findings), strict=True))
     last = findings[-2:]  # a paper's last findings usually state its main result
     feats = np.array(
         [

@@ -213,3 +213,18 @@ def test_nli_judge_loads_a_local_onnx_model(tmp_path, evidence):
     a, b = result.span
     assert PASSAGES["d:vitd"][a:b] == premise and result.score == pytest.approx(expected, rel=1e-5)
     assert judge.name == "nli:nli"
+
+
+def test_verbatim_quotes_are_not_second_guessed(judge):
+    from rag.check import quoted
+
+    passage = (
+        "RESULTS: There was no significant difference in mortality between groups (p = 0.48). Follow-up was 2 years."
+    )
+    claim = "There was no significant difference in mortality between groups (p = 0.48) [3]."
+    assert quoted(claim, [passage]) and not quoted("There was a significant difference in mortality.", [passage])
+    assert not quoted("No.", [passage])  # too short to count as a quote
+    verbatim = judge.support(claim, [passage])
+    assert verbatim.supported(judge.threshold)
+    flipped = judge.support("There was a significant difference in mortality between groups.", [passage])
+    assert flipped.score < verbatim.score

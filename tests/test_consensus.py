@@ -177,3 +177,15 @@ def test_decision_pairs_and_splits():
     assert kind_of(claims) == "claim"
     assert stance_pairs(claims) == [("C.", "s:9", 2, ""), ("D.", "s:1", 1, "")]
     assert held_out(claims)[1].startswith("all")
+
+
+def test_finding_cues():
+    from rag.cues import STANCE_FEATURES, p_values, read_passages
+
+    assert p_values("p < 0.001, p = 0.42 and P>0.05; also p=0.03") == (2, 2)
+    reading = read_passages(
+        "Aspirin reduces colorectal cancer risk.", [PAPERS["no:1"]], CachedEmbedder(LocalEmbedder())
+    )
+    f = dict(zip(STANCE_FEATURES, reading.features, strict=True))
+    assert f["null_result"] > 0 and f["p_not_significant"] > 0 and f["relevance"] > 0.5
+    assert reading.sentence in PAPERS["no:1"]
