@@ -1,4 +1,5 @@
-"""What changed between two eval runs: every numeric figure in both reports, old → new.
+"""What changed between two eval runs: every numeric figure in both reports, old → new
+(per-question figures and timings left out).
 
 A change in a figure that has a bootstrap interval is marked when the new value falls outside
 the old run's 95% interval (a rough guide to "more than resampling noise").
@@ -45,7 +46,13 @@ def compare(old_dir: Path, new_dir: Path) -> list[dict[str, Any]]:
     rows = []
     for key in sorted(fo.keys() & fn.keys()):
         a, b = fo[key], fn[key]
-        if isinstance(a, tuple) or any(part in key.split(".")[-1] for part in _SKIP) or key.startswith("meta."):
+        per_question = any(part.startswith("per_question") for part in key.split("."))
+        if (
+            isinstance(a, tuple)
+            or per_question
+            or any(part in key.split(".")[-1] for part in _SKIP)
+            or key.startswith("meta.")
+        ):
             continue
         ci = _ci_for(key, fo)
         rows.append(

@@ -154,10 +154,20 @@ def test_compare_marks_changes_outside_the_old_interval(tmp_path):
     old, new = tmp_path / "old", tmp_path / "new"
     old.mkdir(), new.mkdir()
     (old / "report.json").write_text(
-        json.dumps({"decision": {"accuracy": {"mean": 0.6, "ci95": [0.55, 0.65]}, "macro_f1": 0.5}})
+        json.dumps(
+            {
+                "decision": {"accuracy": {"mean": 0.6, "ci95": [0.55, 0.65]}, "macro_f1": 0.5},
+                "retrieval": {"per_question_ndcg@10": {"q1": 0.2}},
+            }
+        )
     )
     (new / "report.json").write_text(
-        json.dumps({"decision": {"accuracy": {"mean": 0.7, "ci95": [0.65, 0.75]}, "macro_f1": 0.5}})
+        json.dumps(
+            {
+                "decision": {"accuracy": {"mean": 0.7, "ci95": [0.65, 0.75]}, "macro_f1": 0.5},
+                "retrieval": {"per_question_ndcg@10": {"q1": 0.9}},
+            }
+        )
     )
     rows = {r["metric"]: r for r in compare(old, new)}
     assert rows["decision.accuracy.mean"] == {
@@ -168,3 +178,4 @@ def test_compare_marks_changes_outside_the_old_interval(tmp_path):
         "outside_old_ci": True,
     }
     assert rows["decision.macro_f1"]["delta"] == 0 and "decision.accuracy.ci95" not in rows
+    assert not any(k.startswith("retrieval.per_question") for k in rows)
