@@ -25,7 +25,16 @@ import numpy as np
 
 from evals.common import EVAL_COLLECTION, bootstrap_ci, eval_settings, prepare_collection
 from rag.chunk import chunk_paper
-from rag.consensus import STANCES, OfflineStance, fit_softmax, relevance_weights, verdict_of
+from rag.consensus import (
+    FORMS,
+    STANCES,
+    THRESHOLDS,
+    OfflineStance,
+    fit_softmax,
+    question_form,
+    relevance_weights,
+    verdict_of,
+)
 from rag.cues import STANCE_FEATURES as FEATURES
 from rag.cues import read_paper
 from rag.embed import Embedder
@@ -217,11 +226,9 @@ def fit(
         "stances": list(STANCES),
         "weights": np.round(W, 4).tolist(),
         "bias": np.round(b, 4).tolist(),
-        "tau": 0.05,
-        "decided_at": 0.4,
-        "possibly_at": 0.55,
-        "yes_at": 0.7,
-        "no_at": 0.3,
+        "aggregation": {
+            form: {"tau": 0.05, "decided_at": 0.4, "possibly_at": 0.55, "yes_at": 0.7, "no_at": 0.3} for form in FORMS
+        },
     }
     result: dict[str, Any] = {
         "n_pairs_calibration": int(ca.sum()),
@@ -233,8 +240,8 @@ def fit(
         if m.any():
             result[f"paper_accuracy_held_out_{name}"] = round(float((pred[m] == ya[m]).mean()), 4)
     questions = _calibration_questions(sets, OfflineStance(embedder, params))
-    params.update(fit_aggregation(questions))
-    result["question_accuracy_calibration"] = _question_accuracy(questions, params)
+    params["aggregation"] = fit_aggregation(questions)
+    result["question_accuracy_calibration"] = _question_accuracy(questions, params["aggregation"])
     params["fitted_on"] = "PubMedQA cv split + SciFact train split (python -m evals.decision fit)"
     result["params"] = params
     if write:
@@ -246,7 +253,8 @@ def _read_questions(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
-_Readings = list[tuple[str, str, list[np.ndarray], list[float]]]  # (set kind, gold label, probs, retrieval scores)
+# (question form, label kind, gold label, per-paper stance probabilities, retrieval scores)
+_Readings = list[tuple[str, str, str, list[np.ndarray], list[float]]]
 
 
 def _calibration_questions(sets: Sequence[tuple[Path, Path, Path]], stance: OfflineStance) -> _Readings:
@@ -267,6 +275,7 @@ def _calibration_questions(sets: Sequence[tuple[Path, Path, Path]], stance: Offl
             readings = stance.readings(q["question"], a.sources, a.evidence)
             out.append(
                 (
+                    question_form(q["question"]),
                     kind,
                     q["label"],
                     [stance.probabilities(r.features) for _, r in readings],
@@ -283,40 +292,49 @@ def _mass(probs: list[np.ndarray], scores: list[float], tau: float) -> tuple[flo
     return float(mass[0]), float(mass[1])
 
 
-def _question_accuracy(questions: _Readings, params: dict[str, Any]) -> dict[str, float]:
-    th = {k: params[k] for k in ("decided_at", "possibly_at", "yes_at", "no_at")}
+def _question_accuracy(questions: _Readings, aggregation: dict[str, dict[str, float]]) -> dict[str, float]:
     by_kind: dict[str, list[float]] = {}
-    for kind, label, probs, rels in questions:
-        verdict = verdict_of(*_mass(probs, rels, params["tau"]), **th)
+    for form, kind, label, probs, scores in questions:
+        p = aggregation[form]
+        verdict = verdict_of(*_mass(probs, scores, p["tau"]), **{k: p[k] for k in THRESHOLDS})
         by_kind.setdefault(kind, []).append(float(LABEL_OF_VERDICT[kind][verdict] == label))
     return {k: round(float(np.mean(v)), 4) for k, v in by_kind.items()}
 
 
-def fit_aggregation(questions: _Readings) -> dict[str, float]:
-    """Relevance temperature and verdict thresholds with the best accuracy (mean over the sets).
+def fit_aggregation(questions: _Readings) -> dict[str, dict[str, float]]:
+    """Per question form (a question vs. a claim to check), the relevance temperature and verdict
+    thresholds with the best accuracy; a form with no calibration data gets the other's.
 
     Accuracy depends on where "unclear" starts (``decided_at``), where the yes side starts
-    (``possibly_at``) and where "no" starts (``no_at``); ``yes_at`` only splits the yes side into
-    "possibly" and "yes" and is set 0.15 above ``possibly_at``, so leaning answers say so.
+    (``possibly_at`` ≥ 0.5 of the decided mass supporting) and where "no" starts (``no_at`` ≤ 0.5);
+    ``yes_at`` only splits the yes side into "possibly" and "yes" and is set 0.15 above
+    ``possibly_at``, so leaning answers say so.
     """
+    fitted = {form: _fit_form([q[1:] for q in questions if q[0] == form]) for form in FORMS}
+    found = [f for f in FORMS if fitted[f]]
+    return {form: fitted[form] or fitted[found[0]] for form in FORMS}
+
+
+def _fit_form(questions: list[tuple[str, str, list[np.ndarray], list[float]]]) -> dict[str, float]:
     best: dict[str, float] = {}
     best_score = -1.0
+    if not questions:
+        return best
     for tau in (0.02, 0.05, 0.1, 0.2, 1.0):
-        masses = [(kind, label, *_mass(probs, rels, tau)) for kind, label, probs, rels in questions]
+        masses = [(kind, label, *_mass(probs, scores, tau)) for kind, label, probs, scores in questions]
         for decided_at in np.arange(0.2, 0.81, 0.05):
-            for possibly_at in np.arange(0.4, 0.81, 0.05):
-                for no_at in np.arange(0.2, possibly_at + 1e-9, 0.05):
+            for possibly_at in np.arange(0.5, 0.81, 0.05):  # the yes side needs at least as much support
+                for no_at in np.arange(0.2, 0.5 + 1e-9, 0.05):  # as contradiction, and "no" the reverse
                     th = {
                         "decided_at": round(float(decided_at), 2),
                         "possibly_at": round(float(possibly_at), 2),
                         "yes_at": round(float(min(possibly_at + 0.15, 1.0)), 2),
                         "no_at": round(float(no_at), 2),
                     }
-                    hits: dict[str, list[bool]] = {}
-                    for kind, label, sup, con in masses:
-                        verdict = verdict_of(sup, con, **th)
-                        hits.setdefault(kind, []).append(LABEL_OF_VERDICT[kind][verdict] == label)
-                    score = float(np.mean([np.mean(v) for v in hits.values()]))
+                    hits = [
+                        LABEL_OF_VERDICT[kind][verdict_of(sup, con, **th)] == label for kind, label, sup, con in masses
+                    ]
+                    score = float(np.mean(hits))
                     if score > best_score:
                         best_score, best = score, {"tau": tau, **th}
     return best

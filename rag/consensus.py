@@ -35,6 +35,13 @@ from rag.types import Consensus, Evidence, PaperStance, Source
 
 STANCES = ("supports", "contradicts", "neutral")
 THRESHOLDS = ("decided_at", "possibly_at", "yes_at", "no_at")
+FORMS = ("question", "claim")
+
+
+def question_form(text: str) -> str:
+    """``question`` ("Does X reduce Y?") or ``claim`` (a statement to check, "X reduces Y."): the two
+    are weighed with their own fitted thresholds."""
+    return "question" if text.rstrip().endswith("?") else "claim"
 
 
 def _load_params() -> dict[str, object]:
@@ -51,8 +58,8 @@ class OfflineStance:
         p = params or _load_params()
         self.W = np.array(p["weights"], dtype=float)  # (3, n_features), rows in STANCES order
         self.b = np.array(p["bias"], dtype=float)
-        self.thresholds = {k: float(p[k]) for k in THRESHOLDS}  # type: ignore[arg-type]
-        self.tau = float(p["tau"])  # type: ignore[arg-type]
+        aggregation: dict[str, dict[str, float]] = p["aggregation"]  # type: ignore[assignment]
+        self.aggregation = {form: {k: float(v) for k, v in aggregation[form].items()} for form in FORMS}
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         z = self.W @ features + self.b
@@ -90,16 +97,19 @@ class OfflineStance:
                     chunk_id=reading.chunk_id,
                 )
             )
-        return self.verdict(papers, probs, scores)
+        return self.verdict(papers, probs, scores, question_form(question))
 
-    def verdict(self, papers: list[PaperStance], probs: list[np.ndarray], scores: list[float]) -> Consensus:
+    def verdict(
+        self, papers: list[PaperStance], probs: list[np.ndarray], scores: list[float], form: str = "question"
+    ) -> Consensus:
         """Stance mass weighted by retrieval score → yes / possibly / no / unclear."""
         if not papers:
             return Consensus(verdict="unclear", method=self.name, summary="No cited paper to weigh.")
-        mass = relevance_weights(scores, self.tau) @ np.array(probs)
+        p = self.aggregation[form]
+        mass = relevance_weights(scores, p["tau"]) @ np.array(probs)
         sup, con = float(mass[0]), float(mass[1])
         return Consensus.from_papers(
-            verdict_of(sup, con, **self.thresholds),
+            verdict_of(sup, con, **{k: p[k] for k in THRESHOLDS}),
             papers,
             method=self.name,
             scores={"supports": round(sup, 3), "contradicts": round(con, 3), "neutral": round(float(mass[2]), 3)},
