@@ -26,6 +26,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -341,6 +342,7 @@ def _locate(quote: str, passages: Sequence[str]) -> tuple[int, tuple[int, int] |
     return 0, None
 
 
+@lru_cache(maxsize=1)
 def _load_params() -> dict[str, Any]:
     return json.loads((resources.files("rag") / "judge_offline_v2.json").read_text())
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 from importlib import resources
 
 import numpy as np
@@ -44,6 +45,7 @@ def question_form(text: str) -> str:
     return "question" if text.rstrip().endswith("?") else "claim"
 
 
+@lru_cache(maxsize=1)
 def _load_params() -> dict[str, object]:
     return json.loads((resources.files("rag") / "stance_offline_v1.json").read_text())
 

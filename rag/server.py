@@ -218,7 +218,19 @@ def create_app(settings: Settings | None = None, chat: ChatModel | None = None) 
             except RagError as exc:
                 return failure(exc)
 
-    @app.post("/v1/chat/completions", responses=ERRORS)
+    @app.post(
+        "/v1/chat/completions",
+        responses={
+            **ERRORS,
+            200: {
+                "description": "A chat completion (JSON), or with `stream: true` server-sent events in the "
+                "OpenAI chunk format, ending with `data: [DONE]`.",
+                "content": {
+                    "text/event-stream": {"schema": {"description": "Each event: a chat.completion.chunk object."}}
+                },
+            },
+        },
+    )
     async def chat_completions(body: ChatRequest) -> Any:
         try:
             question, query = question_of(body)
