@@ -9,14 +9,13 @@ cites), sections, latency, LLM calls and tokens, the drafter. With expert answer
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from evals.common import EVAL_COLLECTION, bootstrap_ci
+from evals.common import EVAL_COLLECTION, bootstrap_ci, write_jsonl
 from rag.answer import aanswer
 from rag.settings import Settings
 
@@ -84,9 +83,7 @@ def run(
                 progress()
 
     asyncio.run(all_questions())
-    with (out / "results.jsonl").open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(out / "results.jsonl", rows)
     latency = [r["seconds"] for r in rows]
     section: dict[str, Any] = {
         "n_questions": len(rows),

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from evals.common import read_jsonl
 from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge, fit_logistic, quoted
 from rag.embed import Embedder
 
@@ -75,12 +76,10 @@ def run(
 ) -> dict[str, Any]:
     corpus = {}
     for corpus_path in [corpus_paths] if isinstance(corpus_paths, Path) else corpus_paths:
-        for line in corpus_path.read_text(encoding="utf-8").split("\n"):
-            if line.strip():
-                rec = json.loads(line)
-                title = rec.get("title") or ""
-                corpus[rec["doc_id"]] = (f"{title}. " if title else "") + (rec.get("abstract") or rec.get("text") or "")
-    questions = [json.loads(line) for line in questions_path.read_text(encoding="utf-8").split("\n") if line.strip()]
+        for rec in read_jsonl(corpus_path):
+            title = rec.get("title") or ""
+            corpus[rec["doc_id"]] = (f"{title}. " if title else "") + (rec.get("abstract") or rec.get("text") or "")
+    questions = read_jsonl(questions_path)
     pairs = build_pairs(questions, corpus, seed)
     judge = OfflineJudge(embedder, params={"relevance": {"bias": 0.0}})
     X, XB = [], []

@@ -63,6 +63,18 @@ def bootstrap_ci(values: Sequence[float], seed: int = 0, n: int = 1000, alpha: f
     return [round(float(np.quantile(means, alpha / 2)), 4), round(float(np.quantile(means, 1 - alpha / 2)), 4)]
 
 
+def read_jsonl(path: Path) -> list[Any]:
+    """The records of a JSON-lines file (blank lines skipped; split on newlines only, not U+2028)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
+
+
+def write_jsonl(path: Path, rows: Sequence[Any]) -> None:
+    """Write one JSON record per line (UTF-8, non-ASCII kept as is)."""
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
 def merge_report(out: Path, section: str, data: dict[str, Any]) -> dict[str, Any]:
     """Write ``data`` under ``section`` of ``out/report.json``, keeping the other sections."""
     path = out / "report.json"

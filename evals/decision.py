@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.common import EVAL_COLLECTION, bootstrap_ci, eval_settings, prepare_collection
+from evals.common import EVAL_COLLECTION, bootstrap_ci, eval_settings, prepare_collection, read_jsonl, write_jsonl
 from rag.chunk import chunk_paper
 from rag.consensus import (
     FORMS,
@@ -117,9 +117,7 @@ def run(
                 progress()
 
     asyncio.run(all_questions())
-    with (out / "decisions.jsonl").open("w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    write_jsonl(out / "decisions.jsonl", rows)
     return score(rows, kind, split, seed)
 
 
@@ -211,7 +209,7 @@ def fit(
     X, y, calib, names = [], [], [], []
     for questions_path, corpus_path, _ in sets:
         papers = _papers([corpus_path])
-        for question, doc, stance, split in stance_pairs(_read_questions(questions_path)):
+        for question, doc, stance, split in stance_pairs(read_jsonl(questions_path)):
             if doc in papers:
                 X.append(read_paper(question, papers[doc], embedder).features)
                 y.append(stance)
@@ -249,10 +247,6 @@ def fit(
     return result
 
 
-def _read_questions(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
-
-
 # (question form, label kind, gold label, per-paper stance probabilities, retrieval scores)
 _Readings = list[tuple[str, str, str, list[np.ndarray], list[float]]]
 
@@ -266,7 +260,7 @@ def _calibration_questions(sets: Sequence[tuple[Path, Path, Path]], stance: Offl
         prepare_collection([corpus_path], settings, progress=False)
         questions = [
             q
-            for q in _read_questions(questions_path)
+            for q in read_jsonl(questions_path)
             if q.get("label") and (q.get("meta") or {}).get("official_split") in CALIBRATION_SPLITS
         ]
         kind = kind_of(questions) or "yesno"

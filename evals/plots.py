@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from evals.common import read_jsonl
 
 
 def write_plots(out: Path, report: dict[str, Any]) -> list[Path]:
@@ -40,7 +41,7 @@ def write_plots(out: Path, report: dict[str, Any]) -> list[Path]:
         ax.set_title(f"Retrieval, {report['retrieval']['n_questions']} questions")
         save(fig, "retrieval.png")
 
-    rows = _rows(out / "results.jsonl")
+    rows = read_jsonl(out / "results.jsonl") if (out / "results.jsonl").exists() else []
     if rows and "answer" in report:
         scores = [s for r in rows for s in r.get("scores", [])]
         if scores:
@@ -79,9 +80,3 @@ def write_plots(out: Path, report: dict[str, Any]) -> list[Path]:
         ax.set_title(f"Decision: accuracy {d['accuracy']['mean']:.3f}")
         save(fig, "decision.png")
     return written
-
-
-def _rows(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]

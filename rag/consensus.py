@@ -50,6 +50,11 @@ def _load_params() -> dict[str, object]:
     return json.loads((resources.files("rag") / "stance_offline_v1.json").read_text())
 
 
+def _of_paper(doc_id: str, evidence: Sequence[Evidence]) -> list[Evidence]:
+    """All of one paper's evidence chunks (a stance is the paper's, not one citation's)."""
+    return [ev for ev in evidence if ev.chunk.doc_id == doc_id]
+
+
 class OfflineStance:
     """Per-paper stance from :func:`read_paper` features and a fitted softmax model."""
 
@@ -74,7 +79,7 @@ class OfflineStance:
         """Each cited paper's reading (features, relevance, telling sentence)."""
         out = []
         for s in sources:
-            chunks = [ev for ev in evidence if ev.chunk.doc_id == s.doc_id]
+            chunks = _of_paper(s.doc_id, evidence)
             if chunks:
                 out.append((s, read_paper(question, chunks, self.embedder)))
         return out
@@ -181,7 +186,7 @@ class LLMStance:
     async def meter(self, question: str, sources: Sequence[Source], evidence: Sequence[Evidence]) -> Consensus:
         blocks = []
         for s in sources:
-            text = "\n".join(ev.chunk.text for ev in evidence if ev.chunk.doc_id == s.doc_id)
+            text = "\n".join(ev.chunk.text for ev in _of_paper(s.doc_id, evidence))
             blocks.append(f'<source id="{s.number}" title="{fence(s.title)}">\n{fence(text)}\n</source>')
         messages = [
             Message("system", render("stance_system_v1")),
@@ -213,8 +218,8 @@ def parse_stances(text: str, sources: Sequence[Source], evidence: Sequence[Evide
             continue
         quote = str(item.get("quote", ""))
         chunk_id = next(
-            (ev.chunk.chunk_id for ev in evidence if ev.chunk.doc_id == s.doc_id and quote and quote in ev.chunk.text),
-            next((ev.chunk.chunk_id for ev in evidence if ev.chunk.doc_id == s.doc_id), ""),
+            (ev.chunk.chunk_id for ev in _of_paper(s.doc_id, evidence) if quote and quote in ev.chunk.text),
+            next((ev.chunk.chunk_id for ev in _of_paper(s.doc_id, evidence)), ""),
         )
         papers.append(
             PaperStance(
