@@ -18,7 +18,7 @@ import numpy as np
 
 from evals.common import read_jsonl
 from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge, fit_logistic, quoted
-from rag.embed import Embedder
+from rag.embed import CachedEmbedder, TokenEmbedder
 
 
 def build_pairs(questions: list[dict[str, Any]], corpus: dict[str, str], seed: int = 0) -> list[dict[str, Any]]:
@@ -67,12 +67,65 @@ def balanced_accuracy(pos_scores: np.ndarray, neg_scores: np.ndarray, threshold:
     return round((tpr + tnr) / 2, 4)
 
 
+def balanced_accuracy_ci(
+    pos_scores: np.ndarray, neg_scores: np.ndarray, threshold: float, seed: int = 0, n: int = 1000
+) -> list[float]:
+    """95% percentile bootstrap interval, positives and negatives resampled separately."""
+    if not len(pos_scores) or not len(neg_scores):
+        return [float("nan"), float("nan")]
+    rng = np.random.default_rng(seed)
+    tpr = (pos_scores[rng.integers(0, len(pos_scores), (n, len(pos_scores)))] >= threshold).mean(axis=1)
+    tnr = (neg_scores[rng.integers(0, len(neg_scores), (n, len(neg_scores)))] < threshold).mean(axis=1)
+    ba = (tpr + tnr) / 2
+    return [round(float(np.quantile(ba, 0.025)), 4), round(float(np.quantile(ba, 0.975)), 4)]
+
+
+NEGATIVE_SETS = ("random", "topical", "contradicted")
+GRID = np.linspace(0.02, 0.98, 97)
+POLARITY_L2 = 0.03  # two dozen correlated cues, ~400 pairs: stronger shrinkage generalised better in cross-validation
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1 / (1 + np.exp(-z)))
+
+
+def fit_judge(
+    X: np.ndarray, XB: np.ndarray, y: np.ndarray, sets: np.ndarray, verbatim: np.ndarray, fit: np.ndarray
+) -> tuple[tuple[float, np.ndarray], tuple[float, np.ndarray], float]:
+    """Fit both models and the threshold on the pairs where ``fit`` is true.
+
+    Relevance learns supported vs. merely on-topic pairs (random ones are separated anyway, and the
+    checker meets on-topic passages in practice: what retrieval found); polarity learns supported vs.
+    contradicted pairs of the same paper. The threshold maximises the mean balanced accuracy over the
+    three negative sets.
+    """
+    rel_rows = fit & ((sets == "positive") | (sets == "topical"))
+    rel = fit_logistic(X[rel_rows], y[rel_rows])
+    pol_rows = fit & ((sets == "positive") | (sets == "contradicted"))
+    pol = fit_logistic(XB[pol_rows], y[pol_rows], l2=POLARITY_L2)
+    scores = judge_scores(X, XB, verbatim, rel, pol)
+    pos = scores[fit & (sets == "positive")]
+    threshold = float(
+        max(GRID, key=lambda t: np.mean([balanced_accuracy(pos, scores[fit & (sets == s)], t) for s in NEGATIVE_SETS]))
+    )
+    return rel, pol, threshold
+
+
+def judge_scores(
+    X: np.ndarray, XB: np.ndarray, verbatim: np.ndarray, rel: tuple[float, np.ndarray], pol: tuple[float, np.ndarray]
+) -> np.ndarray:
+    # as in OfflineJudge.support: a claim quoted word for word from its passage skips the polarity model
+    polarity = np.where(verbatim, 1.0, _sigmoid(XB @ pol[1] + pol[0]))
+    return _sigmoid(X @ rel[1] + rel[0]) * polarity
+
+
 def run(
     questions_path: Path,
     corpus_paths: Path | list[Path],
-    embedder: Embedder,
+    embedder: TokenEmbedder,
     seed: int = 0,
     write_params: Path | None = None,
+    folds: int = 5,
 ) -> dict[str, Any]:
     corpus = {}
     for corpus_path in [corpus_paths] if isinstance(corpus_paths, Path) else corpus_paths:
@@ -81,42 +134,22 @@ def run(
             corpus[rec["doc_id"]] = (f"{title}. " if title else "") + (rec.get("abstract") or rec.get("text") or "")
     questions = read_jsonl(questions_path)
     pairs = build_pairs(questions, corpus, seed)
-    judge = OfflineJudge(embedder, params={"relevance": {"bias": 0.0}})
+    judge = OfflineJudge(CachedEmbedder(embedder), params={"relevance": {"bias": 0.0}})
     X, XB = [], []
     for p in pairs:
         passages = [corpus[p["doc"]]]
-        feats = judge.features(p["claim"], passages)[0]
-        X.append(feats)
-        XB.append(judge.polarity_features(p["claim"], passages, feats))
+        reading = judge.features(p["claim"], passages)
+        X.append(reading.relevance)
+        XB.append(judge.polarity_features(p["claim"], passages, reading))
     Xa, XBa = np.vstack(X), np.vstack(XB)
     y = np.array([p["label"] for p in pairs], dtype=float)
     splits = np.array([p["split"] for p in pairs])
     sets = np.array([p["set"] for p in pairs])
+    verbatim = np.array([quoted(p["claim"], [corpus[p["doc"]]]) for p in pairs])
     calib = splits == "train"
     report_split = ~calib if (~calib).any() else calib
-    # relevance: supported vs. unrelated or merely on-topic; polarity: supported vs. contradicted
-    on_topic = sets != "contradicted"
-    bias, w = fit_logistic(Xa[calib & on_topic], y[calib & on_topic])
-    same_paper = (sets == "positive") | (sets == "contradicted")
-    pbias, pw = fit_logistic(XBa[calib & same_paper], y[calib & same_paper])
-    # as in OfflineJudge.support: a claim quoted word for word from its passage skips the polarity model
-    verbatim = np.array([quoted(p["claim"], [corpus[p["doc"]]]) for p in pairs])
-    polarity = np.where(verbatim, 1.0, 1 / (1 + np.exp(-(XBa @ pw + pbias))))
-    scores = 1 / (1 + np.exp(-(Xa @ w + bias))) * polarity
-    # threshold: best mean balanced accuracy over the three negative sets on the calibration pairs
-    grid = np.linspace(0.05, 0.95, 91)
-    cal_pos = scores[calib & (sets == "positive")]
-    threshold = float(
-        max(
-            grid,
-            key=lambda t: np.mean(
-                [
-                    balanced_accuracy(cal_pos, scores[calib & (sets == s)], t)
-                    for s in ("random", "topical", "contradicted")
-                ]
-            ),
-        )
-    )
+    rel, pol, threshold = fit_judge(Xa, XBa, y, sets, verbatim, calib)
+    scores = judge_scores(Xa, XBa, verbatim, rel, pol)
     out: dict[str, Any] = {
         "judge": OfflineJudge.name,
         "calibration_split": "train",
@@ -127,24 +160,43 @@ def run(
         },
         "n_pairs_calibration": int(calib.sum()),
         "balanced_accuracy": {},
+        "balanced_accuracy_ci": {},
+        "calibration_cv": {},
         "relevance_only": {},
         "weights": {
             "relevance": {
-                "bias": round(float(bias), 4),
-                **{f: round(float(v), 4) for f, v in zip(FEATURES, w, strict=True)},
+                "bias": round(float(rel[0]), 4),
+                **{f: round(float(v), 4) for f, v in zip(FEATURES, rel[1], strict=True)},
             },
             "polarity": {
-                "bias": round(float(pbias), 4),
-                **{f: round(float(v), 4) for f, v in zip(POLARITY_FEATURES, pw, strict=True)},
+                "bias": round(float(pol[0]), 4),
+                **{f: round(float(v), 4) for f, v in zip(POLARITY_FEATURES, pol[1], strict=True)},
             },
         },
     }
     pos = scores[report_split & (sets == "positive")]
-    relevance = 1 / (1 + np.exp(-(Xa @ w + bias)))
+    relevance = _sigmoid(Xa @ rel[1] + rel[0])
     rel_pos = relevance[calib & (sets == "positive")]
-    rel_threshold = float(max(grid, key=lambda t: balanced_accuracy(rel_pos, relevance[calib & (y == 0)], t)))
-    for name in ("random", "topical", "contradicted"):
-        out["balanced_accuracy"][name] = balanced_accuracy(pos, scores[report_split & (sets == name)], threshold)
+    rel_threshold = float(max(GRID, key=lambda t: balanced_accuracy(rel_pos, relevance[calib & (y == 0)], t)))
+    # k-fold cross-validation inside the calibration split (claims kept whole): how stable the fit is
+    claims = np.array([p["qid"] for p in pairs])
+    order = sorted(set(claims[calib]))
+    random.Random(seed).shuffle(order)
+    cv: dict[str, list[float]] = {s: [] for s in NEGATIVE_SETS}
+    for fold in range(folds if len(order) >= 2 * folds else 0):
+        held = calib & np.isin(claims, order[fold::folds])
+        f_rel, f_pol, f_threshold = fit_judge(Xa, XBa, y, sets, verbatim, calib & ~held)
+        f_scores = judge_scores(Xa, XBa, verbatim, f_rel, f_pol)
+        for s in NEGATIVE_SETS:
+            cv[s].append(
+                balanced_accuracy(f_scores[held & (sets == "positive")], f_scores[held & (sets == s)], f_threshold)
+            )
+    for name in NEGATIVE_SETS:
+        neg = scores[report_split & (sets == name)]
+        out["balanced_accuracy"][name] = balanced_accuracy(pos, neg, threshold)
+        out["balanced_accuracy_ci"][name] = balanced_accuracy_ci(pos, neg, threshold, seed)
+        if cv[name]:
+            out["calibration_cv"][name] = round(float(np.mean(cv[name])), 4)
         # the relevance model alone, as a baseline measured in the same run
         out["relevance_only"][name] = balanced_accuracy(
             relevance[report_split & (sets == "positive")], relevance[report_split & (sets == name)], rel_threshold
@@ -166,14 +218,38 @@ def run(
 
 def markdown(section: dict[str, Any]) -> str:
     ba = section["balanced_accuracy"]
+    cv = section.get("calibration_cv", {})
+    ci = section.get("balanced_accuracy_ci") or {k: [float("nan")] * 2 for k in ba}
     n = section["n_pairs"]
     return (
         f"## Checker (judge `{section['judge']}`, fitted on {section['calibration_split']}, reported on {section['report_split']}; "
         f"threshold {section['threshold']})\n\n"
-        "| negative set | balanced accuracy | relevance model alone | positives | negatives |\n"
-        "| --- | --- | --- | --- | --- |\n"
+        "| negative set | balanced accuracy (95% CI) | calibration split, 5-fold CV | relevance model alone "
+        "| positives | negatives |\n"
+        "| --- | --- | --- | --- | --- | --- |\n"
         + "\n".join(
-            f"| {k} | {v:.3f} | {section['relevance_only'][k]:.3f} | {n['positive']} | {n[k]} |" for k, v in ba.items()
+            f"| {k} | {v:.3f} ({ci[k][0]:.3f}–{ci[k][1]:.3f}) | {cv.get(k, float('nan')):.3f} "
+            f"| {section['relevance_only'][k]:.3f} | {n['positive']} | {n[k]} |"
+            for k, v in ba.items()
         )
         + "\n"
     )
+
+
+def main() -> None:
+    import argparse
+
+    from rag.embed import LocalEmbedder
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["fit"])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--write", type=Path, default=None, help="write the params here (rag/judge_offline_v3.json)")
+    args = parser.parse_args()
+    scifact = args.data / "scifact"
+    result = run(scifact / "questions.jsonl", scifact / "corpus.jsonl", LocalEmbedder(), write_params=args.write)
+    print(json.dumps({k: v for k, v in result.items() if k != "weights"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

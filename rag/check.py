@@ -15,7 +15,7 @@ cited text) says whether the passage is about what the claim says; *polarity* (t
 :mod:`rag.cues` — effect vs. null-result wording, p-values, negation and direction against the
 claim, hedging) says whether it agrees. The models and the threshold are fitted on SciFact's train
 split (``rag eval --what checker`` refits and reports on the dev split) and ship in
-``judge_offline_v2.json``.
+``judge_offline_v3.json``.
 """
 
 from __future__ import annotations
@@ -33,9 +33,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from rag.cues import NEGATION, STANCE_FEATURES, STOP, WORD, content_stems, direction, read_passages, stem
+from rag.cues import (
+    NEGATION,
+    STANCE_FEATURES,
+    STOP,
+    WORD,
+    content_stems,
+    direction,
+    pole_clash,
+    read_passages,
+    stem,
+)
 from rag.draft import source_for
-from rag.embed import Embedder
+from rag.embed import TokenEmbedder
 from rag.errors import ConfigError, LLMError, ModelError
 from rag.llm import ChatModel, Completion, Message
 from rag.text import sentence_spans, with_citation
@@ -53,10 +63,14 @@ FEATURES = [  # the relevance model's; the last two (negation, direction) also f
     "bigram_coverage",
     "sentence_coverage",
     "missing_numbers",
+    "token_recall",
+    "token_recall_sentence",
+    "token_min",
     "negation_mismatch",
     "direction_mismatch",
 ]
-POLARITY_FEATURES = [*STANCE_FEATURES, "negation_mismatch", "direction_mismatch"]
+CLASH_FEATURES = ["poles_unmatched", "poles_unmatched_min", "poles_opposed", "poles_opposed_max", "claim_polar"]
+POLARITY_FEATURES = [*STANCE_FEATURES, "negation_mismatch", "direction_mismatch", *CLASH_FEATURES]
 
 
 def specific_terms(text: str) -> set[str]:
@@ -100,13 +114,30 @@ class Judge(Protocol):
     def support(self, claim: str, passages: Sequence[str]) -> Support: ...
 
 
-class OfflineJudge:
-    """Relevance (similarity, coverage, numbers) × polarity (stance cues), two fitted logistic models."""
+@dataclass
+class Reading:
+    """What the offline judge reads off a claim and its passages."""
 
-    name = "offline-v2"
+    relevance: np.ndarray  # FEATURES
+    clash: np.ndarray  # CLASH_FEATURES: claim poles the likeliest rationale sentences do not take
+    passage: int  # the passage holding the sentence most like the claim
+    span: tuple[int, int]  # that sentence's character span
+
+
+class OfflineJudge:
+    """Relevance (similarity, coverage, token alignment, numbers) × polarity (stance cues, pole clashes),
+    two fitted logistic models.
+
+    >>> from rag.embed import CachedEmbedder, LocalEmbedder
+    >>> judge = OfflineJudge(CachedEmbedder(LocalEmbedder()))
+    >>> judge.support("Vitamin D lowers fracture risk.", ["Vitamin D reduced fractures by 20%."]).score > 0
+    True
+    """
+
+    name = "offline-v3"
 
     def __init__(
-        self, embedder: Embedder, params: dict[str, Any] | None = None, threshold: float | None = None
+        self, embedder: TokenEmbedder, params: dict[str, Any] | None = None, threshold: float | None = None
     ) -> None:
         self.embedder = embedder
         params = params or _load_params()
@@ -120,18 +151,33 @@ class OfflineJudge:
         )
         self.threshold = float(threshold if threshold is not None else params.get("threshold", 0.5))
 
-    def polarity_features(self, claim: str, passages: Sequence[str], features: np.ndarray) -> np.ndarray:
-        """Stance cues of the passages toward the claim, plus the relevance model's negation/direction flags."""
-        reading = read_passages(claim, passages, self.embedder)
-        return np.concatenate([reading.features, features[FEATURES.index("negation_mismatch") :]])
+    def polarity_features(self, claim: str, passages: Sequence[str], reading: Reading) -> np.ndarray:
+        """Stance cues of the passages toward the claim, the negation/direction flags and the pole clashes."""
+        cues = read_passages(claim, passages, self.embedder)
+        return np.concatenate([cues.features, reading.relevance[FEATURES.index("negation_mismatch") :], reading.clash])
 
-    def features(self, claim: str, passages: Sequence[str]) -> tuple[np.ndarray, int, tuple[int, int]]:
+    def _token_alignment(self, claim: str, sentences: list[str]) -> tuple[float, float, float]:
+        """BERTScore-style recall: how closely each content word piece of the claim is matched, in context,
+        by some word piece of the passages (mean, best single sentence, worst-matched piece)."""
+        (pieces, c), *rest = self.embedder.embed_tokens([claim, *sentences])
+        keep = [i for i, t in enumerate(pieces) if t.isalnum() and t.lower() not in STOP and not t.startswith("##")]
+        c = c[keep] if keep else c
+        rows = [m for _, m in rest if len(m)]
+        if not len(c) or not rows:
+            return 0.0, 0.0, 0.0
+        per_sentence = [(c @ m.T).max(axis=1) for m in rows]
+        overall = np.max(per_sentence, axis=0)
+        return float(overall.mean()), max(float(x.mean()) for x in per_sentence), float(overall.min())
+
+    def features(self, claim: str, passages: Sequence[str]) -> Reading:
         units: list[tuple[int, int, int]] = []  # (passage, start, end)
         for p, text in enumerate(passages):
             spans = sentence_spans(text) or ([(0, len(text))] if text.strip() else [])
             units.extend((p, a, b) for a, b in spans)
         if not units:
-            return np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]), 0, (0, 0)
+            empty = np.zeros(len(FEATURES))
+            empty[FEATURES.index("missing_numbers")] = 1.0
+            return Reading(empty, np.zeros(len(CLASH_FEATURES)), 0, (0, 0))
         sentences = [passages[p][a:b] for p, a, b in units]
         vecs = self.embedder.embed([claim, *sentences])
         sims = vecs[1:] @ vecs[0]
@@ -156,15 +202,26 @@ class OfflineJudge:
         claim_numbers = numbers(claim)
         text_numbers = set().union(*(numbers(s) for s in sentences)) if sentences else set()
         missing = len(claim_numbers - text_numbers) / len(claim_numbers) if claim_numbers else 0.0
-        # polarity against the sentence most like the claim in meaning and in words (the likely rationale)
+        # polarity against the sentences most like the claim in meaning and in words (the likely rationale)
         overlap = np.array([len(claim_terms & content_stems(t)) / max(len(claim_terms), 1) for t in sentences])
-        rationale = int(np.argmax(sims + overlap))
-        top = [sentences[rationale]]
+        rationale = [int(i) for i in np.argsort(-(sims + overlap))[:3]]
+        top = sentences[rationale[0]]
         claim_neg = bool(NEGATION.search(claim))
-        negation = float(all(bool(NEGATION.search(t)) != claim_neg for t in top))
+        negation = float(bool(NEGATION.search(top)) != claim_neg)
         d_claim = direction(claim)
-        opposed = float(d_claim != 0 and all(direction(t) == -d_claim for t in top))
-        feats = np.array(
+        opposed = float(d_claim != 0 and direction(top) == -d_claim)
+        clashes = np.array([pole_clash(claim, sentences[i]) for i in rationale], dtype=float)
+        n_poles = max(clashes[0, 2], 1.0)
+        clash = np.array(
+            [
+                clashes[0, 0] / n_poles,
+                clashes[:, 0].min() / n_poles,
+                clashes[0, 1] / n_poles,
+                clashes[:, 1].max() / n_poles,
+                float(clashes[0, 2] > 0),
+            ]
+        )
+        relevance = np.array(
             [
                 float(sims[best]),
                 top2,
@@ -174,21 +231,22 @@ class OfflineJudge:
                 bigram_coverage,
                 float(overlap.max()),
                 missing,
+                *self._token_alignment(claim, sentences),
                 negation,
                 opposed,
             ]
         )
         p, a, b = units[best]
-        return feats, p, (a, b)
+        return Reading(relevance, clash, p, (a, b))
 
     def support(self, claim: str, passages: Sequence[str]) -> Support:
-        feats, p, span = self.features(claim, passages)
-        score = 1.0 / (1.0 + math.exp(-(self.bias + float(self.weights @ feats))))
+        reading = self.features(claim, passages)
+        score = 1.0 / (1.0 + math.exp(-(self.bias + float(self.weights @ reading.relevance))))
         if self.polarity is not None and not quoted(claim, passages):  # a verbatim quote cannot contradict its source
             bias, weights = self.polarity
-            agree = 1.0 / (1.0 + math.exp(-(bias + float(weights @ self.polarity_features(claim, passages, feats)))))
+            agree = 1.0 / (1.0 + math.exp(-(bias + float(weights @ self.polarity_features(claim, passages, reading)))))
             score *= agree
-        return Support(score, p, span)
+        return Support(score, reading.passage, reading.span)
 
 
 def _normal(text: str) -> str:
@@ -344,7 +402,7 @@ def _locate(quote: str, passages: Sequence[str]) -> tuple[int, tuple[int, int] |
 
 @lru_cache(maxsize=1)
 def _load_params() -> dict[str, Any]:
-    return json.loads((resources.files("rag") / "judge_offline_v2.json").read_text())
+    return json.loads((resources.files("rag") / "judge_offline_v3.json").read_text())
 
 
 def fit_logistic(

@@ -146,6 +146,61 @@ def direction(text: str) -> int:
     return (up > down) - (down > up)
 
 
+# Opposite poles along one axis each (amount, outcome, action, abundance, necessity, susceptibility,
+# size/speed, capability, sign, sex, age). A claim that takes a pole its cited sentence never takes —
+# worse where the sentence says better, scarce where it says abundant — has usually turned the
+# finding round; this is how most contradicting claims differ from their source.
+_POLES = [
+    (
+        r"increas|rais|elevat|higher|greater|rise|rising|boost|augment|upregulat|up-regulat|amplif|gain|more|exceed",
+        r"decreas|reduc|lower|less|fewer|diminish|declin|drop|downregulat|down-regulat|loss|lose|lost|deplet|shrink",
+    ),
+    (
+        r"improv|rescu|restor|benefi|better|superior|favou?rabl|safe|success|alleviat|ameliorat|relie",
+        r"worsen|exacerbat|impair|harm|detriment|worse|inferior|unfavou?rabl|advers|toxic|fail|aggravat|deteriorat",
+    ),
+    (
+        r"activat|induc|promot|stimulat|enhanc|encourag|facilitat|trigger|caus|drive|potentiat|accelerat|sensitiz",
+        r"inhibit|suppress|prevent|block|repress|attenuat|abolish|abrogat|imped|hinder|slow|delay|protect|antagoni|"
+        r"desensitiz",
+    ),
+    (
+        r"abundan|high|many|frequent|common|prevalen|rich|present|widespread|often",
+        r"scarce|low|few|rare|infrequent|uncommon|absent|lack|seldom|sparse",
+    ),
+    (r"requir|necessar|essential|critical|crucial|indispensabl|need", r"dispensabl|unnecessar|redundant|independent"),
+    (r"sensitiv|suscept|vulnerab|prone", r"resist|toleran|immun|refractor"),
+    (r"long|larg|big|wide|fast|rapid|early|earlier", r"short|small|narrow|slow|late|later"),
+    (
+        r"capabl|able|can|effective|efficac|accurat|effici|sufficient|reliabl|valid|specific",
+        r"incapabl|unable|cannot|ineffective|inaccurat|ineffici|insufficient|unreliabl|invalid|unspecific",
+    ),
+    (r"positive|agonist|pro-", r"negative|antagonist|anti-"),
+    (r"male|men", r"female|women"),
+    (r"adult", r"child|infant|pediatric|paediatric"),
+]
+_POLE_RES = [(re.compile(rf"^(?:{a})", re.IGNORECASE), re.compile(rf"^(?:{b})", re.IGNORECASE)) for a, b in _POLES]
+
+
+def poles(text: str) -> set[tuple[int, int]]:
+    """The (axis, sign) poles the words of ``text`` take; the negative pole is tried first ("inaccurate")."""
+    out: set[tuple[int, int]] = set()
+    for word in WORD.findall(text):
+        for axis, (up, down) in enumerate(_POLE_RES):
+            if down.match(word):
+                out.add((axis, -1))
+            elif up.match(word):
+                out.add((axis, 1))
+    return out
+
+
+def pole_clash(claim: str, sentence: str) -> tuple[int, int, int]:
+    """(claim poles the sentence never takes, of those the ones it takes the opposite of, claim poles)."""
+    cp, sp = poles(claim), poles(sentence)
+    unmatched = [(k, s) for k, s in cp if (k, s) not in sp]
+    return len(unmatched), sum((k, -s) in sp for k, s in unmatched), len(cp)
+
+
 STANCE_FEATURES = [
     "relevance",
     "coverage",

@@ -26,6 +26,8 @@ from rag.settings import EmbedSettings, Settings
 
 Progress = Callable[[int], None]
 """Called with the number of texts just embedded."""
+TokenVectors = tuple[list[str], np.ndarray]
+"""A text's word pieces and their contextual vectors (one L2-normalised row each)."""
 
 
 class Embedder(Protocol):
@@ -38,6 +40,14 @@ class Embedder(Protocol):
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """One float32 row per text."""
+        ...
+
+
+class TokenEmbedder(Embedder, Protocol):
+    """An embedder that also gives each text's contextual token vectors (the offline judge's alignment)."""
+
+    def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Per text, its word pieces and one L2-normalised row per piece."""
         ...
 
 
@@ -147,11 +157,15 @@ class LocalEmbedder:
         self._load()
         return sum(len(e.ids) for e in self._tokenizer.encode_batch(list(texts)))
 
-    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+    def _forward(
+        self, texts: Sequence[str], progress: Progress | None, tokens: bool
+    ) -> tuple[np.ndarray, list[TokenVectors]]:
+        """Mean-pooled vectors and, when asked, each text's token vectors (both L2-normalised)."""
         self._load()
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        per_token: list[TokenVectors] = [([], np.zeros((0, self.dim), dtype=np.float32))] * len(texts)
         if not texts:
-            return out
+            return out, per_token
         encodings = self._tokenizer.encode_batch(list(texts))
         # Similar lengths side by side: padding (wasted compute) stays near zero.
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
@@ -173,38 +187,69 @@ class LocalEmbedder:
             pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
             pooled /= np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
             out[idx] = pooled
+            if tokens:
+                for row, i in enumerate(idx):
+                    n = len(batch[row].ids)
+                    states = hidden[row, 1 : max(n - 1, 1)]  # without [CLS] and [SEP]
+                    norms = np.maximum(np.linalg.norm(states, axis=1, keepdims=True), 1e-12)
+                    per_token[i] = (list(batch[row].tokens[1 : max(n - 1, 1)]), (states / norms).astype(np.float32))
             if progress:
                 progress(len(idx))
-        return out
+        return out, per_token
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        return self._forward(texts, progress, tokens=False)[0]
+
+    def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Each text's word pieces and their contextual vectors (one L2-normalised row per piece).
+
+        >>> [(pieces, m.shape) for pieces, m in LocalEmbedder().embed_tokens(["bone density"])]
+        [(['bone', 'density'], (2, 384))]
+        """
+        return self._forward(texts, None, tokens=True)[1]
 
 
 class CachedEmbedder:
     """An embedder that remembers recent texts (the drafter and the checker embed the same sentences)."""
 
-    def __init__(self, inner: Embedder, max_items: int = 50_000) -> None:
-        self.inner, self.max_items = inner, max_items
+    def __init__(self, inner: Embedder, max_items: int = 50_000, max_token_items: int = 4_000) -> None:
+        self.inner, self.max_items, self.max_token_items = inner, max_items, max_token_items
         self._cache: dict[str, np.ndarray] = {}
+        self._tokens: dict[str, TokenVectors] = {}
         self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
         return self.inner.name
 
-    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+    def _remember(
+        self, store: dict[str, Any], cap: int, texts: Sequence[str], compute: Callable[[list[str]], Any]
+    ) -> list[Any]:
+        # Known entries are read before anything is computed or evicted, so a concurrent (or this
+        # call's own) eviction can never lose a row this call needs.
         with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if t not in self._cache]
+            found = {t: store[t] for t in dict.fromkeys(texts) if t in store}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
         if missing:
-            vectors = self.inner.embed(missing, progress)
+            fresh = dict(zip(missing, compute(missing), strict=True))
+            found.update(fresh)
             with self._lock:
-                if len(self._cache) + len(missing) > self.max_items:
-                    self._cache.clear()  # bounded: a long-running server must not grow without end
-                self._cache.update(zip(missing, vectors, strict=True))
-                fresh = dict(zip(missing, vectors, strict=True))
-        else:
-            fresh = {}
-        with self._lock:
-            rows = [fresh[t] if t in fresh else self._cache[t] for t in texts]
+                if len(store) + len(fresh) > cap:
+                    store.clear()  # bounded: a long-running server must not grow without end
+                store.update(fresh)
+        return [found[t] for t in texts]
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        rows = self._remember(self._cache, self.max_items, texts, lambda m: list(self.inner.embed(m, progress)))
         return np.vstack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
+
+    def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Token vectors (see :meth:`LocalEmbedder.embed_tokens`), remembered for recent texts."""
+        inner = getattr(self.inner, "embed_tokens", None)
+        if inner is None:
+            raise ModelError(f"The embedder {self.name} gives no token vectors.")
+        # token matrices are ~40x a vector: a smaller bound
+        return self._remember(self._tokens, self.max_token_items, texts, inner)
 
 
 def make_embedder(settings: Settings, name: str | None = None) -> Embedder:

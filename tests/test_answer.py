@@ -201,7 +201,7 @@ def test_answer_through_a_real_openai_compatible_endpoint(settings, corpus, monk
 def test_offline_answers_come_with_a_grounding_receipt(settings, corpus):
     a = answer(QUESTION, collection="qa-test", settings=settings)
     g = a.grounding
-    assert g is not None and g.judge == "offline-v2" and g.mode == "flag"
+    assert g is not None and g.judge == "offline-v3" and g.mode == "flag"
     assert g.citation_recall == 1.0 and g.invalid_citation_rate == 0.0  # extractive sentences quote their sources
     cited = [v for v in g.sentences if v.citations]
     assert cited and all(v.quote and v.chunk_id for v in cited)

@@ -228,3 +228,24 @@ def test_verbatim_quotes_are_not_second_guessed(judge):
     assert verbatim.supported(judge.threshold)
     flipped = judge.support("There was a significant difference in mortality between groups.", [passage])
     assert flipped.score < verbatim.score
+
+
+def test_pole_clash_finds_a_finding_turned_round():
+    from rag.cues import pole_clash, poles
+
+    assert (1, -1) in poles("Increased acetylation worsens axonal transport.")
+    assert (7, -1) in poles("The test is inaccurate.") and (7, 1) not in poles("The test is inaccurate.")
+    # the claim says "worsens" where its source says "rescues": one unmatched pole, taken the opposite way
+    assert pole_clash(
+        "Increased microtubule acetylation worsens axonal transport.",
+        "Increasing microtubule acetylation rescues axonal transport.",
+    ) == (1, 1, 2)
+    # a paraphrase takes the same poles: no clash
+    assert pole_clash("Exercise reduces pain.", "Pain decreased after exercise.")[:2] == (0, 0)
+
+
+def test_contradicting_claim_scores_below_its_paraphrase(judge):
+    source = ["PDPN promotes blood-lymph separation by activating the C-type lectin receptor CLEC-2 on platelets."]
+    agrees = judge.support("PDPN activates the C-type lectin receptor CLEC-2.", source).score
+    turned = judge.support("PDPN inhibits the C-type lectin receptor CLEC-2.", source).score
+    assert agrees >= judge.threshold > turned

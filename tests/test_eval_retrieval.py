@@ -83,6 +83,7 @@ def test_rag_eval_checker_on_a_slice(tmp_path):
     section = json.loads((out / "report.json").read_text())["checker"]
     assert set(section["balanced_accuracy"]) == {"random", "topical", "contradicted"}
     assert section["balanced_accuracy"]["random"] > 0.8
+    assert set(section["calibration_cv"]) == {"random", "topical", "contradicted"}
     assert 0 < section["threshold"] < 1 and section["n_pairs"]["positive"] > 0
     assert "## Checker" in (out / "report.md").read_text()
 

@@ -84,3 +84,23 @@ def test_chroma_adapter_round_trips_its_config():
     assert rebuilt.get_config() == {"embedder": "local:minilm-l6-int8"}
     assert ChromaEmbedding.name() == "rag"
     assert len(rebuilt(["bone"])[0]) == 384
+
+
+def test_token_vectors_name_their_word_pieces(embedder):
+    (pieces, vectors), (more, _) = embedder.embed_tokens(["bone density", "CD44v6 marks stem cells"])
+    assert pieces == ["bone", "density"] and vectors.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert more[:2] == ["cd", "##44"]  # word pieces, without [CLS] and [SEP]
+
+
+def test_cache_survives_its_own_eviction(embedder):
+    from rag.embed import CachedEmbedder
+
+    cached = CachedEmbedder(embedder, max_items=3, max_token_items=2)
+    cached.embed(["alpha", "beta", "gamma"])
+    # two known rows and two new ones: the bound is crossed and the cache cleared mid-call
+    rows = cached.embed(["alpha", "delta", "beta", "epsilon"])
+    assert np.allclose(rows, embedder.embed(["alpha", "delta", "beta", "epsilon"]), atol=1e-5)
+    cached.embed_tokens(["alpha", "beta"])
+    pieces = [p for p, _ in cached.embed_tokens(["alpha", "gamma", "beta"])]
+    assert pieces == [["alpha"], ["gamma"], ["beta"]]
