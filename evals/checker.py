@@ -114,9 +114,8 @@ def fit_judge(
 def judge_scores(
     X: np.ndarray, XB: np.ndarray, verbatim: np.ndarray, rel: tuple[float, np.ndarray], pol: tuple[float, np.ndarray]
 ) -> np.ndarray:
-    # as in OfflineJudge.support: a claim quoted word for word from its passage skips the polarity model
-    polarity = np.where(verbatim, 1.0, _sigmoid(XB @ pol[1] + pol[0]))
-    return _sigmoid(X @ rel[1] + rel[0]) * polarity
+    # as in OfflineJudge.support: a claim quoted word for word from its passage is supported
+    return np.where(verbatim, 1.0, _sigmoid(X @ rel[1] + rel[0]) * _sigmoid(XB @ pol[1] + pol[0]))
 
 
 def run(

@@ -10,11 +10,14 @@ evidence that supports it, or removes it; ``flag`` keeps it marked; ``off`` skip
 
 Judges share one interface. The offline default combines what runs here with no model
 download, in two logistic models multiplied together: *relevance* (embedding similarity of the
-claim to the passage's best sentences, content-word coverage, numbers that must appear in the
-cited text) says whether the passage is about what the claim says; *polarity* (the stance cues of
-:mod:`rag.cues` — effect vs. null-result wording, p-values, negation and direction against the
-claim, hedging) says whether it agrees. The models and the threshold are fitted on SciFact's train
-split (``rag eval --what checker`` refits and reports on the dev split) and ship in
+claim to the passage's best sentences, a BERTScore-style alignment of the claim's word pieces to the
+passage's, content-word coverage, numbers that must appear in the cited text) says whether the
+passage is about what the claim says; *polarity* (the stance cues of :mod:`rag.cues` — effect vs.
+null-result wording, p-values, negation and direction against the claim, hedging, and the poles the
+claim takes that its likeliest rationale sentences do not) says whether it agrees. A claim quoted
+word for word from a passage is supported outright. The models and the threshold are fitted on
+SciFact's train split (``python -m evals.checker fit``; ``rag eval --what checker`` refits and
+reports on the dev split) and ship in
 ``judge_offline_v3.json``.
 """
 
@@ -240,9 +243,12 @@ class OfflineJudge:
         return Reading(relevance, clash, p, (a, b))
 
     def support(self, claim: str, passages: Sequence[str]) -> Support:
+        found = quote_location(claim, passages)
+        if found is not None:  # a passage entails its own words: nothing to weigh (and nothing to embed)
+            return Support(1.0, *found)
         reading = self.features(claim, passages)
         score = 1.0 / (1.0 + math.exp(-(self.bias + float(self.weights @ reading.relevance))))
-        if self.polarity is not None and not quoted(claim, passages):  # a verbatim quote cannot contradict its source
+        if self.polarity is not None:
             bias, weights = self.polarity
             agree = 1.0 / (1.0 + math.exp(-(bias + float(weights @ self.polarity_features(claim, passages, reading)))))
             score *= agree
@@ -253,10 +259,27 @@ def _normal(text: str) -> str:
     return " ".join(re.sub(r"\[\d+(?:\s*[,;–-]\s*\d+)*\]", " ", text).lower().split())
 
 
+def quote_location(claim: str, passages: Sequence[str]) -> tuple[int, tuple[int, int]] | None:
+    """Where the claim (citation markers, case and spacing aside) appears word for word in a passage:
+    the passage and the span of the sentences holding it; None when it is not a quote."""
+    needle = _normal(claim).rstrip(" .;:!?")
+    if len(needle) < 20:
+        return None
+    for p, text in enumerate(passages):
+        if needle not in _normal(text):
+            continue
+        hits = [
+            (a, b)
+            for a, b in sentence_spans(text)
+            if (sent := _normal(text[a:b]).rstrip(" .;:!?")) and (needle in sent or sent in needle)
+        ]
+        return p, ((hits[0][0], hits[-1][1]) if hits else (0, len(text)))
+    return None
+
+
 def quoted(claim: str, passages: Sequence[str]) -> bool:
     """Whether the claim (citation markers, case and spacing aside) appears word for word in a passage."""
-    needle = _normal(claim).rstrip(" .;:!?")
-    return len(needle) >= 20 and any(needle in _normal(p) for p in passages)
+    return quote_location(claim, passages) is not None
 
 
 class LLMJudge:

@@ -225,7 +225,9 @@ def test_verbatim_quotes_are_not_second_guessed(judge):
     assert quoted(claim, [passage]) and not quoted("There was a significant difference in mortality.", [passage])
     assert not quoted("No.", [passage])  # too short to count as a quote
     verbatim = judge.support(claim, [passage])
-    assert verbatim.supported(judge.threshold)
+    assert verbatim.supported(judge.threshold) and verbatim.score == 1.0
+    a, b = verbatim.span  # the receipt points at the quoted sentence, not the whole passage
+    assert "no significant difference in mortality" in passage[a:b] and "Follow-up" not in passage[a:b]
     flipped = judge.support("There was a significant difference in mortality between groups.", [passage])
     assert flipped.score < verbatim.score
 
