@@ -212,7 +212,7 @@ class LocalEmbedder:
 class CachedEmbedder:
     """An embedder that remembers recent texts (the drafter and the checker embed the same sentences)."""
 
-    def __init__(self, inner: Embedder, max_items: int = 50_000, max_token_items: int = 4_000) -> None:
+    def __init__(self, inner: Embedder, max_items: int = 50_000, max_token_items: int = 1_000) -> None:
         self.inner, self.max_items, self.max_token_items = inner, max_items, max_token_items
         self._cache: dict[str, np.ndarray] = {}
         self._tokens: dict[str, TokenVectors] = {}
@@ -248,7 +248,7 @@ class CachedEmbedder:
         inner = getattr(self.inner, "embed_tokens", None)
         if inner is None:
             raise ModelError(f"The embedder {self.name} gives no token vectors.")
-        # token matrices are ~40x a vector: a smaller bound
+        # a token matrix is ~40 vectors (~55 KB): 1,000 of them cover several answers in ~55 MB
         return self._remember(self._tokens, self.max_token_items, texts, inner)
 
 
