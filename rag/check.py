@@ -182,6 +182,7 @@ class OfflineJudge:
             empty[FEATURES.index("missing_numbers")] = 1.0
             return Reading(empty, np.zeros(len(CLASH_FEATURES)), 0, (0, 0))
         sentences = [passages[p][a:b] for p, a, b in units]
+        alignment = self._token_alignment(claim, sentences)  # first: its model pass also caches the vectors
         vecs = self.embedder.embed([claim, *sentences])
         sims = vecs[1:] @ vecs[0]
         order = np.argsort(-sims)
@@ -234,7 +235,7 @@ class OfflineJudge:
                 bigram_coverage,
                 float(overlap.max()),
                 missing,
-                *self._token_alignment(claim, sentences),
+                *alignment,
                 negation,
                 opposed,
             ]

@@ -208,6 +208,10 @@ class LocalEmbedder:
         """
         return self._forward(texts, None, tokens=True)[1]
 
+    def embed_both(self, texts: Sequence[str]) -> tuple[np.ndarray, list[TokenVectors]]:
+        """:meth:`embed` and :meth:`embed_tokens` from one pass of the model."""
+        return self._forward(texts, None, tokens=True)
+
 
 class CachedEmbedder:
     """An embedder that remembers recent texts (the drafter and the checker embed the same sentences)."""
@@ -233,11 +237,14 @@ class CachedEmbedder:
         if missing:
             fresh = dict(zip(missing, compute(missing), strict=True))
             found.update(fresh)
-            with self._lock:
-                if len(store) + len(fresh) > cap:
-                    store.clear()  # bounded: a long-running server must not grow without end
-                store.update(fresh)
+            self._store(store, cap, fresh)
         return [found[t] for t in texts]
+
+    def _store(self, store: dict[str, Any], cap: int, fresh: dict[str, Any]) -> None:
+        with self._lock:
+            if len(store) + len(fresh) > cap:
+                store.clear()  # bounded: a long-running server must not grow without end
+            store.update(fresh)
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         rows = self._remember(self._cache, self.max_items, texts, lambda m: list(self.inner.embed(m, progress)))
@@ -245,11 +252,17 @@ class CachedEmbedder:
 
     def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
         """Token vectors (see :meth:`LocalEmbedder.embed_tokens`), remembered for recent texts."""
-        inner = getattr(self.inner, "embed_tokens", None)
-        if inner is None:
+        both = getattr(self.inner, "embed_both", None)
+        if both is None:
             raise ModelError(f"The embedder {self.name} gives no token vectors.")
+
+        def compute(missing: list[str]) -> list[TokenVectors]:
+            vectors, tokens = both(missing)
+            self._store(self._cache, self.max_items, dict(zip(missing, vectors, strict=True)))  # same pass's vectors
+            return tokens
+
         # a token matrix is ~40 vectors (~55 KB): 1,000 of them cover several answers in ~55 MB
-        return self._remember(self._tokens, self.max_token_items, texts, inner)
+        return self._remember(self._tokens, self.max_token_items, texts, compute)
 
 
 def make_embedder(settings: Settings, name: str | None = None) -> Embedder:

@@ -104,3 +104,16 @@ def test_cache_survives_its_own_eviction(embedder):
     cached.embed_tokens(["alpha", "beta"])
     pieces = [p for p, _ in cached.embed_tokens(["alpha", "gamma", "beta"])]
     assert pieces == [["alpha"], ["gamma"], ["beta"]]
+
+
+def test_token_pass_also_fills_the_vector_cache(embedder):
+    from rag.embed import CachedEmbedder
+
+    cached = CachedEmbedder(embedder)
+    cached.embed(["known sentence"])
+    tokens = cached.embed_tokens(["known sentence", "a new sentence about bone"])
+    assert [p for p, _ in tokens] == [["known", "sentence"], ["a", "new", "sentence", "about", "bone"]]
+    assert "a new sentence about bone" in cached._cache  # the vector came with the token pass
+    assert np.allclose(
+        cached.embed(["a new sentence about bone"]), embedder.embed(["a new sentence about bone"]), atol=1e-4
+    )
