@@ -99,12 +99,13 @@ def fit_judge(
     contradicted pairs of the same paper. The threshold maximises the mean balanced accuracy over the
     three negative sets.
     """
+    fit = fit & ~verbatim  # quotes never reach the models (OfflineJudge.support answers them outright)
     rel_rows = fit & ((sets == "positive") | (sets == "topical"))
     rel = fit_logistic(X[rel_rows], y[rel_rows])
     pol_rows = fit & ((sets == "positive") | (sets == "contradicted"))
     pol = fit_logistic(XB[pol_rows], y[pol_rows], l2=POLARITY_L2)
     scores = judge_scores(X, XB, verbatim, rel, pol)
-    pos = scores[fit & (sets == "positive")]
+    pos = scores[fit & (sets == "positive")]  # the threshold is for what the models score
     threshold = float(
         max(GRID, key=lambda t: np.mean([balanced_accuracy(pos, scores[fit & (sets == s)], t) for s in NEGATIVE_SETS]))
     )
@@ -161,6 +162,7 @@ def run(
         "balanced_accuracy": {},
         "balanced_accuracy_ci": {},
         "calibration_cv": {},
+        "cv_folds": folds,
         "relevance_only": {},
         "weights": {
             "relevance": {
@@ -194,8 +196,8 @@ def run(
         neg = scores[report_split & (sets == name)]
         out["balanced_accuracy"][name] = balanced_accuracy(pos, neg, threshold)
         out["balanced_accuracy_ci"][name] = balanced_accuracy_ci(pos, neg, threshold, seed)
-        if cv[name]:
-            out["calibration_cv"][name] = round(float(np.mean(cv[name])), 4)
+        if not np.all(np.isnan(cv[name])):  # a fold without pairs of a set gives NaN
+            out["calibration_cv"][name] = round(float(np.nanmean(cv[name])), 4)
         # the relevance model alone, as a baseline measured in the same run
         out["relevance_only"][name] = balanced_accuracy(
             relevance[report_split & (sets == "positive")], relevance[report_split & (sets == name)], rel_threshold
@@ -206,7 +208,7 @@ def run(
                 {
                     **out["weights"],
                     "threshold": out["threshold"],
-                    "fitted_on": "SciFact train split (rag eval --what checker)",
+                    "fitted_on": "SciFact train split (python -m evals.checker fit)",
                 },
                 indent=2,
             )
@@ -223,7 +225,8 @@ def markdown(section: dict[str, Any]) -> str:
     return (
         f"## Checker (judge `{section['judge']}`, fitted on {section['calibration_split']}, reported on {section['report_split']}; "
         f"threshold {section['threshold']})\n\n"
-        "| negative set | balanced accuracy (95% CI) | calibration split, 5-fold CV | relevance model alone "
+        f"| negative set | balanced accuracy (95% CI) | calibration split, {section.get('cv_folds', 5)}-fold CV "
+        "| relevance model alone "
         "| positives | negatives |\n"
         "| --- | --- | --- | --- | --- | --- |\n"
         + "\n".join(

@@ -47,7 +47,7 @@ from rag.cues import (
     read_passages,
     stem,
 )
-from rag.draft import source_for
+from rag.draft import source_for, strip_label
 from rag.embed import TokenEmbedder
 from rag.errors import ConfigError, LLMError, ModelError
 from rag.llm import ChatModel, Completion, Message
@@ -164,9 +164,9 @@ class OfflineJudge:
         by some word piece of the passages (mean, best single sentence, worst-matched piece)."""
         (pieces, c), *rest = self.embedder.embed_tokens([claim, *sentences])
         keep = [i for i, t in enumerate(pieces) if t.isalnum() and t.lower() not in STOP and not t.startswith("##")]
-        c = c[keep] if keep else c
+        c = c[keep]
         rows = [m for _, m in rest if len(m)]
-        if not len(c) or not rows:
+        if not keep or not rows:  # a claim of stopwords only says nothing a passage could match
             return 0.0, 0.0, 0.0
         per_sentence = [(c @ m.T).max(axis=1) for m in rows]
         overall = np.max(per_sentence, axis=0)
@@ -261,20 +261,21 @@ def _normal(text: str) -> str:
 
 
 def quote_location(claim: str, passages: Sequence[str]) -> tuple[int, tuple[int, int]] | None:
-    """Where the claim (citation markers, case and spacing aside) appears word for word in a passage:
-    the passage and the span of the sentences holding it; None when it is not a quote."""
+    """Where the claim is a passage's own sentence, or up to three consecutive ones, word for word
+    (citation markers, section labels, case, spacing and end punctuation aside): the passage and the
+    sentences' span; None otherwise. A fragment does not count: "no evidence that X" does not quote X.
+    """
     needle = _normal(claim).rstrip(" .;:!?")
     if len(needle) < 20:
         return None
     for p, text in enumerate(passages):
         if needle not in _normal(text):
             continue
-        hits = [
-            (a, b)
-            for a, b in sentence_spans(text)
-            if (sent := _normal(text[a:b]).rstrip(" .;:!?")) and (needle in sent or sent in needle)
-        ]
-        return p, ((hits[0][0], hits[-1][1]) if hits else (0, len(text)))
+        spans = sentence_spans(text)
+        for i, (a, _) in enumerate(spans):
+            for _, b in spans[i : i + 3]:
+                if _normal(strip_label(text[a:b])).rstrip(" .;:!?") == needle:
+                    return p, (a, b)
     return None
 
 

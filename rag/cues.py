@@ -149,47 +149,69 @@ def direction(text: str) -> int:
 # Opposite poles along one axis each (amount, outcome, action, abundance, necessity, susceptibility,
 # size/speed, capability, sign, sex, age). A claim that takes a pole its cited sentence never takes —
 # worse where the sentence says better, scarce where it says abundant — has usually turned the
-# finding round; this is how most contradicting claims differ from their source.
+# finding round; this is how most contradicting claims differ from their source. Each pattern must
+# match a whole word: a stem is spelled out with its endings where a bare prefix would catch
+# unrelated words ("more" / "moreover", "men" / "mental", "can" / "cancer", "promote" / "promoter").
 _POLES = [
     (
-        r"increas|rais|elevat|higher|greater|rise|rising|boost|augment|upregulat|up-regulat|amplif|gain|more|exceed",
-        r"decreas|reduc|lower|less|fewer|diminish|declin|drop|downregulat|down-regulat|loss|lose|lost|deplet|shrink",
+        r"increas\w*|rais(?:e|es|ed|ing)|elevat\w*|higher|greater|rise[sn]?|rising|rose|boost\w*|augment\w*|"
+        r"up-?regulat\w*|amplif\w*|gain(?:s|ed|ing)?|more|exceed\w*",
+        r"decreas\w*|reduc\w*|lower(?:s|ed|ing)?|less|fewer|diminish\w*|declin\w*|drop(?:s|ped|ping)?|"
+        r"down-?regulat\w*|loss(?:es)?|los(?:e|es|ing)|lost|deplet\w*|shr[iau]nk\w*",
     ),
     (
-        r"improv|rescu|restor|benefi|better|superior|favou?rabl|safe|success|alleviat|ameliorat|relie",
-        r"worsen|exacerbat|impair|harm|detriment|worse|inferior|unfavou?rabl|advers|toxic|fail|aggravat|deteriorat",
+        r"improv\w*|rescu\w*|restor\w*|benefi\w*|better|best|superior|favou?rabl[ey]|saf(?:e|er|ely)|"
+        r"success\w*|alleviat\w*|ameliorat\w*|reliev\w*|relief",
+        r"worsen\w*|exacerbat\w*|impair\w*|harm(?:s|ed|ful)?|detriment\w*|worse|worst|inferior|"
+        r"unfavou?rabl[ey]|advers\w*|toxic\w*|fail(?:s|ed|ing|ure|ures)?|aggravat\w*|deteriorat\w*",
     ),
     (
-        r"activat|induc|promot|stimulat|enhanc|encourag|facilitat|trigger|caus|drive|potentiat|accelerat|sensitiz",
-        r"inhibit|suppress|prevent|block|repress|attenuat|abolish|abrogat|imped|hinder|slow|delay|protect|antagoni|"
-        r"desensitiz",
+        r"activat\w*|induc(?:e|es|ed|ing|tion)|promot(?:e|es|ed|ing|ion)|stimulat\w*|enhanc\w*|encourag\w*|"
+        r"facilitat\w*|trigger\w*|caus(?:e|es|ed|ing)|driv(?:e|es|ing|en)|drove|potentiat\w*|accelerat\w*|"
+        r"sensiti[sz](?:e|es|ed|ing|ation)",
+        r"inhibit\w*|suppress\w*|prevent\w*|block(?:s|ed|ing|ade)?|repress\w*|attenuat\w*|abolish\w*|"
+        r"abrogat\w*|imped(?:e|es|ed|ing)|hinder\w*|slow(?:s|ed|ing)?|delay(?:s|ed|ing)?|"
+        r"protect(?:s|ed|ing|ive|ion)?|antagoni[sz](?:e|es|ed|ing)|desensiti[sz]\w*",
     ),
     (
-        r"abundan|high|many|frequent|common|prevalen|rich|present|widespread|often",
-        r"scarce|low|few|rare|infrequent|uncommon|absent|lack|seldom|sparse",
+        r"abundan\w*|high|many|frequent(?:ly)?|common(?:ly)?|prevalen\w*|rich|presence|widespread|often",
+        r"scarc\w*|low|few|rare(?:ly)?|infrequent(?:ly)?|uncommon|absent|absence|lack(?:s|ed|ing)?|seldom|sparse\w*",
     ),
-    (r"requir|necessar|essential|critical|crucial|indispensabl|need", r"dispensabl|unnecessar|redundant|independent"),
-    (r"sensitiv|suscept|vulnerab|prone", r"resist|toleran|immun|refractor"),
-    (r"long|larg|big|wide|fast|rapid|early|earlier", r"short|small|narrow|slow|late|later"),
     (
-        r"capabl|able|can|effective|efficac|accurat|effici|sufficient|reliabl|valid|specific",
-        r"incapabl|unable|cannot|ineffective|inaccurat|ineffici|insufficient|unreliabl|invalid|unspecific",
+        r"requir(?:e|es|ed|ing|ement)|necessary|necessity|essential|critical|crucial|indispensabl[ey]|need(?:s|ed)?",
+        r"dispensabl[ey]|unnecessary|redundant",
     ),
-    (r"positive|agonist|pro-", r"negative|antagonist|anti-"),
-    (r"male|men", r"female|women"),
-    (r"adult", r"child|infant|pediatric|paediatric"),
+    (r"sensitiv\w*|susceptib\w*|vulnerab\w*|prone", r"resistan\w*|resist(?:s|ed)?|toleran\w*|refractory"),
+    (
+        r"long|longer|larg(?:e|er|est)|big|bigger|wide|wider|fast|faster|rapid(?:ly)?|early",
+        r"short|shorter|small|smaller|narrow(?:er)?|slower|late",
+    ),
+    (
+        r"capabl[ey]|effective(?:ly|ness)?|efficac\w*|accurat(?:e|ely)|efficien\w*|sufficient(?:ly)?|"
+        r"reliabl[ey]|valid",
+        r"incapabl[ey]|unable|cannot|ineffective(?:ly|ness)?|inefficac\w*|inaccura\w*|inefficien\w*|"
+        r"insufficien\w*|unreliabl[ey]|invalid|unspecific|nonspecific",
+    ),
+    (r"positive(?:ly)?|agonists?|pro-\w+", r"negative(?:ly)?|antagonists?|anti-\w+"),
+    (r"males?|men", r"females?|women"),
+    (r"adults?|adulthood", r"child|children|childhood|infants?|pediatric|paediatric"),
 ]
-_POLE_RES = [(re.compile(rf"^(?:{a})", re.IGNORECASE), re.compile(rf"^(?:{b})", re.IGNORECASE)) for a, b in _POLES]
+_POLE_RES = [(re.compile(rf"(?:{a})", re.IGNORECASE), re.compile(rf"(?:{b})", re.IGNORECASE)) for a, b in _POLES]
+_CANNOT = re.compile(r"\bcan(?:'|’)?t\b|\bcan not\b", re.IGNORECASE)
 
 
 def poles(text: str) -> set[tuple[int, int]]:
-    """The (axis, sign) poles the words of ``text`` take; the negative pole is tried first ("inaccurate")."""
+    """The (axis, sign) poles the words of ``text`` take.
+
+    >>> sorted(poles("Statins lower LDL but cannot prevent dementia in men."))
+    [(0, -1), (2, -1), (7, -1), (9, 1)]
+    """
     out: set[tuple[int, int]] = set()
-    for word in WORD.findall(text):
+    for word in WORD.findall(_CANNOT.sub("cannot", text)):
         for axis, (up, down) in enumerate(_POLE_RES):
-            if down.match(word):
+            if down.fullmatch(word):
                 out.add((axis, -1))
-            elif up.match(word):
+            elif up.fullmatch(word):
                 out.add((axis, 1))
     return out
 

@@ -523,6 +523,12 @@ def sentence_role(text: str, position: float) -> str:
     return "background" if position < 0.25 else "result"
 
 
+def strip_label(text: str) -> str:
+    """A sentence without its leading section label ("RESULTS: ...", "CONCLUSIONS ...")."""
+    label = _LABEL.match(text)
+    return text[label.end() :] if label else text
+
+
 def chunk_sentences(chunk: Chunk) -> list[tuple[str, str, float]]:
     """A chunk's sentences as ``(text, role, position)``: section labels ("RESULTS: ...") stripped and
     used as the role when present, cue phrases otherwise; position 0-1 within the whole paper."""

@@ -190,9 +190,9 @@ class LocalEmbedder:
             if tokens:
                 for row, i in enumerate(idx):
                     n = len(batch[row].ids)
-                    states = hidden[row, 1 : max(n - 1, 1)]  # without [CLS] and [SEP]
+                    states = hidden[row, 1 : n - 1]  # without [CLS] and [SEP]
                     norms = np.maximum(np.linalg.norm(states, axis=1, keepdims=True), 1e-12)
-                    per_token[i] = (list(batch[row].tokens[1 : max(n - 1, 1)]), (states / norms).astype(np.float32))
+                    per_token[i] = (list(batch[row].tokens[1 : n - 1]), (states / norms).astype(np.float32))
             if progress:
                 progress(len(idx))
         return out, per_token
@@ -216,10 +216,12 @@ class LocalEmbedder:
 class CachedEmbedder:
     """An embedder that remembers recent texts (the drafter and the checker embed the same sentences)."""
 
-    def __init__(self, inner: Embedder, max_items: int = 50_000, max_token_items: int = 1_000) -> None:
-        self.inner, self.max_items, self.max_token_items = inner, max_items, max_token_items
+    def __init__(self, inner: Embedder, max_items: int = 50_000, max_token_rows: int = 40_000) -> None:
+        # 50,000 vectors ~ 77 MB; token matrices are bounded by their rows: 40,000 ~ 61 MB, a few answers' worth
+        self.inner, self.max_items, self.max_token_rows = inner, max_items, max_token_rows
         self._cache: dict[str, np.ndarray] = {}
         self._tokens: dict[str, TokenVectors] = {}
+        self._used: dict[int, int] = {}  # id(store) -> what it holds, in the store's own unit
         self._lock = threading.Lock()
 
     @property
@@ -227,7 +229,12 @@ class CachedEmbedder:
         return self.inner.name
 
     def _remember(
-        self, store: dict[str, Any], cap: int, texts: Sequence[str], compute: Callable[[list[str]], Any]
+        self,
+        store: dict[str, Any],
+        cap: int,
+        texts: Sequence[str],
+        compute: Callable[[list[str]], Any],
+        size: Callable[[Any], int] = lambda _: 1,
     ) -> list[Any]:
         # Known entries are read before anything is computed or evicted, so a concurrent (or this
         # call's own) eviction can never lose a row this call needs.
@@ -237,14 +244,22 @@ class CachedEmbedder:
         if missing:
             fresh = dict(zip(missing, compute(missing), strict=True))
             found.update(fresh)
-            self._store(store, cap, fresh)
+            self._store(store, cap, fresh, size)
         return [found[t] for t in texts]
 
-    def _store(self, store: dict[str, Any], cap: int, fresh: dict[str, Any]) -> None:
+    def _store(
+        self, store: dict[str, Any], cap: int, fresh: dict[str, Any], size: Callable[[Any], int] = lambda _: 1
+    ) -> None:
+        n = sum(size(v) for v in fresh.values())
+        if n > cap:  # more than the whole budget: used by this call, not kept
+            return
         with self._lock:
-            if len(store) + len(fresh) > cap:
+            used = self._used.get(id(store), 0)
+            if used + n > cap:
                 store.clear()  # bounded: a long-running server must not grow without end
+                used = 0
             store.update(fresh)
+            self._used[id(store)] = used + n
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         rows = self._remember(self._cache, self.max_items, texts, lambda m: list(self.inner.embed(m, progress)))
@@ -259,10 +274,11 @@ class CachedEmbedder:
         def compute(missing: list[str]) -> list[TokenVectors]:
             vectors, tokens = both(missing)
             self._store(self._cache, self.max_items, dict(zip(missing, vectors, strict=True)))  # same pass's vectors
+            for _, matrix in tokens:
+                matrix.flags.writeable = False  # shared between callers (and threads)
             return tokens
 
-        # a token matrix is ~40 vectors (~55 KB): 1,000 of them cover several answers in ~55 MB
-        return self._remember(self._tokens, self.max_token_items, texts, compute)
+        return self._remember(self._tokens, self.max_token_rows, texts, compute, size=lambda v: len(v[1]))
 
 
 def make_embedder(settings: Settings, name: str | None = None) -> Embedder:

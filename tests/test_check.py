@@ -224,6 +224,11 @@ def test_verbatim_quotes_are_not_second_guessed(judge):
     claim = "There was no significant difference in mortality between groups (p = 0.48) [3]."
     assert quoted(claim, [passage]) and not quoted("There was a significant difference in mortality.", [passage])
     assert not quoted("No.", [passage])  # too short to count as a quote
+    # a fragment is no quote: the words around it may deny it, or change a word's start
+    denial = "We found no evidence that aspirin prevents dementia in older adults."
+    assert not quoted("Aspirin prevents dementia in older adults.", [denial])
+    assert not quoted("Activation of AMPK reduces tumour growth.", ["Inactivation of AMPK reduces tumour growth."])
+    assert judge.support("Aspirin prevents dementia in older adults.", [denial]).score < 1.0
     verbatim = judge.support(claim, [passage])
     assert verbatim.supported(judge.threshold) and verbatim.score == 1.0
     a, b = verbatim.span  # the receipt points at the quoted sentence, not the whole passage

@@ -96,7 +96,7 @@ def test_token_vectors_name_their_word_pieces(embedder):
 def test_cache_survives_its_own_eviction(embedder):
     from rag.embed import CachedEmbedder
 
-    cached = CachedEmbedder(embedder, max_items=3, max_token_items=2)
+    cached = CachedEmbedder(embedder, max_items=3, max_token_rows=2)
     cached.embed(["alpha", "beta", "gamma"])
     # two known rows and two new ones: the bound is crossed and the cache cleared mid-call
     rows = cached.embed(["alpha", "delta", "beta", "epsilon"])
@@ -104,6 +104,9 @@ def test_cache_survives_its_own_eviction(embedder):
     cached.embed_tokens(["alpha", "beta"])
     pieces = [p for p, _ in cached.embed_tokens(["alpha", "gamma", "beta"])]
     assert pieces == [["alpha"], ["gamma"], ["beta"]]
+    assert sum(len(m) for _, m in cached._tokens.values()) <= 2  # bounded in rows, not texts
+    many = cached.embed_tokens(["a much longer text than the whole budget"])
+    assert len(many[0][1]) > 2 and "a much longer text than the whole budget" not in cached._tokens
 
 
 def test_token_pass_also_fills_the_vector_cache(embedder):
