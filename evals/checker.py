@@ -19,9 +19,13 @@ import numpy as np
 from evals.common import read_jsonl
 from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge, fit_logistic, quoted
 from rag.embed import CachedEmbedder, TokenEmbedder
+from rag.errors import ConfigError
 
 
 def build_pairs(questions: list[dict[str, Any]], corpus: dict[str, str], seed: int = 0) -> list[dict[str, Any]]:
+    """Judge pairs: (claim, abstract, label, negative set). SciFact claims give all three sets;
+    questions with a ``long_answer`` (PubMedQA) give their conclusion vs. its abstract, a random one
+    and the top-ranked other one."""
     import bm25s
     import Stemmer
 
@@ -36,28 +40,27 @@ def build_pairs(questions: list[dict[str, Any]], corpus: dict[str, str], seed: i
     pairs = []
     for q in questions:
         gold = q.get("gold_doc_ids") or []
-        if not gold or q.get("label") not in ("SUPPORT", "CONTRADICT"):
+        if not gold or gold[0] not in corpus:
+            continue
+        if q.get("label") in ("SUPPORT", "CONTRADICT"):
+            claim, kind = q["question"], "claim"  # a SciFact claim
+        elif q.get("long_answer"):
+            claim, kind = q["long_answer"], "conclusion"  # PubMedQA's, which its abstract in the corpus leaves out
+        else:
             continue
         split = (q.get("meta") or {}).get("official_split", "train")
-        doc = gold[0]
-        if q["label"] == "CONTRADICT":
-            pairs.append(
-                {"qid": q["qid"], "claim": q["question"], "doc": doc, "label": 0, "set": "contradicted", "split": split}
-            )
+        base = {"qid": q["qid"], "claim": claim, "split": split, "kind": kind}
+        if q.get("label") == "CONTRADICT":
+            pairs.append({**base, "doc": gold[0], "label": 0, "set": "contradicted"})
             continue
-        pairs.append(
-            {"qid": q["qid"], "claim": q["question"], "doc": doc, "label": 1, "set": "positive", "split": split}
-        )
-        other = rng.choice([i for i in rng.sample(ids, 5) if i not in gold] or [ids[0]])
-        pairs.append(
-            {"qid": q["qid"], "claim": q["question"], "doc": other, "label": 0, "set": "random", "split": split}
-        )
-        tokens = bm25s.tokenize([q["question"]], stopwords="en", stemmer=stemmer, show_progress=False)
-        rows, _ = index.retrieve(tokens, k=10, show_progress=False)
-        topical = next(ids[r] for r in rows[0] if ids[r] not in gold)
-        pairs.append(
-            {"qid": q["qid"], "claim": q["question"], "doc": topical, "label": 0, "set": "topical", "split": split}
-        )
+        pairs.append({**base, "doc": gold[0], "label": 1, "set": "positive"})
+        other = rng.choice([i for i in rng.sample(ids, min(5, len(ids))) if i not in gold] or [ids[0]])
+        pairs.append({**base, "doc": other, "label": 0, "set": "random"})
+        tokens = bm25s.tokenize([claim], stopwords="en", stemmer=stemmer, show_progress=False)
+        rows, _ = index.retrieve(tokens, k=min(10, len(ids)), show_progress=False)
+        topical = next((ids[r] for r in rows[0] if ids[r] not in gold), None)
+        if topical is not None:
+            pairs.append({**base, "doc": topical, "label": 0, "set": "topical"})
     return pairs
 
 
@@ -134,6 +137,14 @@ def run(
             corpus[rec["doc_id"]] = (f"{title}. " if title else "") + (rec.get("abstract") or rec.get("text") or "")
     questions = read_jsonl(questions_path)
     pairs = build_pairs(questions, corpus, seed)
+    if not pairs:
+        raise ConfigError(
+            f"--what checker needs SciFact-style claims (label SUPPORT/CONTRADICT) or questions with a long_answer, "
+            f"whose gold paper is in the corpus; {questions_path} has none."
+        )
+    if not any(p["kind"] == "claim" for p in pairs):
+        return shipped(pairs, corpus, embedder, seed)  # nothing to fit on: measure the judge as it ships
+    pairs = [p for p in pairs if p["kind"] == "claim"]
     judge = OfflineJudge(CachedEmbedder(embedder), params={"relevance": {"bias": 0.0}})
     X, XB = [], []
     for p in pairs:
@@ -217,8 +228,49 @@ def run(
     return out
 
 
+def shipped(
+    pairs: list[dict[str, Any]], corpus: dict[str, str], embedder: TokenEmbedder, seed: int = 0
+) -> dict[str, Any]:
+    """The judge as shipped (its fitted models and threshold, nothing refitted) on pairs from another
+    data set: how well the SciFact fit carries over."""
+    judge = OfflineJudge(CachedEmbedder(embedder))
+    sets = np.array([p["set"] for p in pairs])
+    scores = np.array([judge.support(p["claim"], [corpus[p["doc"]]]).score for p in pairs])
+    pos = scores[sets == "positive"]
+    out: dict[str, Any] = {
+        "judge": OfflineJudge.name,
+        "mode": "shipped",
+        "calibration_split": "none (shipped params)",
+        "report_split": "all",
+        "threshold": round(judge.threshold, 3),
+        "n_pairs": {s: int((sets == s).sum()) for s in ("positive", *NEGATIVE_SETS) if (sets == s).any()},
+        "true_positive_rate": round(float(np.mean(pos >= judge.threshold)), 4),
+        "balanced_accuracy": {},
+        "balanced_accuracy_ci": {},
+    }
+    for name in NEGATIVE_SETS:
+        neg = scores[sets == name]
+        if len(neg) and len(pos):
+            out["balanced_accuracy"][name] = balanced_accuracy(pos, neg, judge.threshold)
+            out["balanced_accuracy_ci"][name] = balanced_accuracy_ci(pos, neg, judge.threshold, seed)
+    return out
+
+
 def markdown(section: dict[str, Any]) -> str:
     ba = section["balanced_accuracy"]
+    if section.get("mode") == "shipped":
+        return (
+            f"## Checker (judge `{section['judge']}` as shipped, threshold {section['threshold']}; "
+            f"positives: conclusions vs. their own abstract)\n\n"
+            f"True positive rate {section['true_positive_rate']:.3f} of {section['n_pairs']['positive']} positives.\n\n"
+            "| negative set | balanced accuracy (95% CI) | negatives |\n| --- | --- | --- |\n"
+            + "\n".join(
+                f"| {k} | {v:.3f} ({section['balanced_accuracy_ci'][k][0]:.3f}–{section['balanced_accuracy_ci'][k][1]:.3f})"
+                f" | {section['n_pairs'][k]} |"
+                for k, v in ba.items()
+            )
+            + "\n"
+        )
     cv = section.get("calibration_cv", {})
     ci = section.get("balanced_accuracy_ci") or {k: [float("nan")] * 2 for k in ba}
     n = section["n_pairs"]

@@ -180,3 +180,50 @@ def test_compare_marks_changes_outside_the_old_interval(tmp_path):
     }
     assert rows["decision.macro_f1"]["delta"] == 0 and "decision.accuracy.ci95" not in rows
     assert not any(k.startswith("retrieval.per_question") for k in rows)
+
+
+def test_rag_eval_checker_measures_the_shipped_judge_on_pubmedqa_conclusions(tmp_path):
+    from tests.conftest import shared
+
+    # split on newlines only: abstracts may hold U+2028, which splitlines() would break records on
+    docs = {json.loads(line)["doc_id"]: line for line in shared("pubmedqa").read_text().split("\n") if line.strip()}
+    questions = [
+        json.loads(line) for line in shared("pubmedqa", "questions.jsonl").read_text().split("\n") if line.strip()
+    ][:12]
+    keep = {q["gold_doc_ids"][0] for q in questions} | set(list(docs)[:40])
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("\n".join(docs[d] for d in keep) + "\n")
+    qpath = tmp_path / "questions.jsonl"
+    qpath.write_text("".join(json.dumps(q) + "\n" for q in questions))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app, ["eval", "--corpus", str(corpus), "--questions", str(qpath), "--out", str(out), "--what", "checker"]
+    )
+    assert result.exit_code == 0, result.output
+    section = json.loads((out / "report.json").read_text())["checker"]
+    # nothing to fit on (no SUPPORT/CONTRADICT claims): the judge is measured as it ships
+    assert section["mode"] == "shipped" and section["judge"] == "offline-v3"
+    assert section["n_pairs"]["positive"] == 12 and set(section["balanced_accuracy"]) == {"random", "topical"}
+    assert all(0 <= v <= 1 for v in section["balanced_accuracy"].values())
+    assert not (out / "store").exists()  # a checker-only run builds no store
+    assert "as shipped" in (out / "report.md").read_text()
+
+
+def test_rag_eval_checker_without_usable_pairs_says_so(tmp_path, scifact_slice):
+    qpath = tmp_path / "questions.jsonl"
+    qpath.write_text(json.dumps({"qid": "x", "question": "Is it?", "gold_doc_ids": ["nowhere"]}) + "\n")
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "--corpus",
+            str(scifact_slice),
+            "--questions",
+            str(qpath),
+            "--out",
+            str(tmp_path / "o"),
+            "--what",
+            "checker",
+        ],
+    )
+    assert result.exit_code != 0 and "long_answer" in result.output
