@@ -4,7 +4,13 @@ Pairs from SciFact: positives are SUPPORT claims vs their evidence abstract; thr
 ``random`` (the claim vs a random abstract), ``topical`` (vs the top-ranked non-evidence
 abstract, BM25 over the corpus), ``contradicted`` (CONTRADICT claims vs their evidence abstract).
 The judge's logistic weights and threshold are fitted on the calibration split (official
-``train``) and balanced accuracy is reported on the held-out split (official ``dev``).
+``train``) and balanced accuracy is reported on the held-out split (official ``dev``), with a
+bootstrap interval and a k-fold cross-validation inside the calibration split.
+
+Questions with a ``long_answer`` instead (PubMedQA) measure the judge as shipped, out of domain:
+each conclusion against its own abstract (which leaves the conclusion out), a random abstract and
+the top-ranked other one. ``python -m evals.checker fit --write rag/judge_offline_v3.json`` refits
+the shipped parameters.
 """
 
 from __future__ import annotations
