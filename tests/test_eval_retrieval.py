@@ -61,26 +61,36 @@ def test_bootstrap_interval_brackets_the_mean():
     assert lo < 0.5 < hi and hi - lo < 0.3
 
 
-def test_rag_eval_checker_on_a_slice(tmp_path):
+def checker_eval_on_a_slice(tmp_path, name, pick, n_docs):
+    """``rag eval --what checker`` on the questions ``pick`` chooses from a shared data set, over their
+    gold papers plus its first ``n_docs`` papers; the report's checker section and the out folder."""
     from tests.conftest import shared
 
-    corpus_lines = shared("scifact").read_text().split("\n")
-    questions = [
-        json.loads(line) for line in shared("scifact", "questions.jsonl").read_text().split("\n") if line.strip()
-    ]
-    docs = {json.loads(line)["doc_id"]: line for line in corpus_lines if line.strip()}
-    wanted = [q for q in questions if q["gold_doc_ids"] and q["label"] in ("SUPPORT", "CONTRADICT")][:60]
-    keep = {d for q in wanted for d in q["gold_doc_ids"]} | set(list(docs)[:100])
+    # split on newlines only: abstracts may hold U+2028, which splitlines() would break records on
+    docs = {json.loads(line)["doc_id"]: line for line in shared(name).read_text().split("\n") if line.strip()}
+    questions = pick(
+        [json.loads(line) for line in shared(name, "questions.jsonl").read_text().split("\n") if line.strip()]
+    )
+    keep = {d for q in questions for d in q["gold_doc_ids"]} | set(list(docs)[:n_docs])
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text("\n".join(docs[d] for d in keep) + "\n")
     qpath = tmp_path / "questions.jsonl"
-    qpath.write_text("".join(json.dumps(q) + "\n" for q in wanted))
+    qpath.write_text("".join(json.dumps(q) + "\n" for q in questions))
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app, ["eval", "--corpus", str(corpus), "--questions", str(qpath), "--out", str(out), "--what", "checker"]
     )
     assert result.exit_code == 0, result.output
-    section = json.loads((out / "report.json").read_text())["checker"]
+    return json.loads((out / "report.json").read_text())["checker"], out
+
+
+def test_rag_eval_checker_on_a_slice(tmp_path):
+    section, out = checker_eval_on_a_slice(
+        tmp_path,
+        "scifact",
+        lambda qs: [q for q in qs if q["gold_doc_ids"] and q["label"] in ("SUPPORT", "CONTRADICT")][:60],
+        100,
+    )
     assert set(section["balanced_accuracy"]) == {"random", "topical", "contradicted"}
     assert section["balanced_accuracy"]["random"] > 0.8
     assert set(section["calibration_cv"]) == {"random", "topical", "contradicted"}
@@ -183,24 +193,7 @@ def test_compare_marks_changes_outside_the_old_interval(tmp_path):
 
 
 def test_rag_eval_checker_measures_the_shipped_judge_on_pubmedqa_conclusions(tmp_path):
-    from tests.conftest import shared
-
-    # split on newlines only: abstracts may hold U+2028, which splitlines() would break records on
-    docs = {json.loads(line)["doc_id"]: line for line in shared("pubmedqa").read_text().split("\n") if line.strip()}
-    questions = [
-        json.loads(line) for line in shared("pubmedqa", "questions.jsonl").read_text().split("\n") if line.strip()
-    ][:12]
-    keep = {q["gold_doc_ids"][0] for q in questions} | set(list(docs)[:40])
-    corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join(docs[d] for d in keep) + "\n")
-    qpath = tmp_path / "questions.jsonl"
-    qpath.write_text("".join(json.dumps(q) + "\n" for q in questions))
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app, ["eval", "--corpus", str(corpus), "--questions", str(qpath), "--out", str(out), "--what", "checker"]
-    )
-    assert result.exit_code == 0, result.output
-    section = json.loads((out / "report.json").read_text())["checker"]
+    section, out = checker_eval_on_a_slice(tmp_path, "pubmedqa", lambda qs: qs[:12], 40)
     # nothing to fit on (no SUPPORT/CONTRADICT claims): the judge is measured as it ships
     assert section["mode"] == "shipped" and section["judge"] == "offline-v3"
     assert section["n_pairs"]["positive"] == 12 and set(section["balanced_accuracy"]) == {"random", "topical"}
