@@ -9,6 +9,13 @@ from rag.cli import app
 from tests.conftest import head_lines
 
 
+def rag_eval(corpus, questions, out, *extra):
+    """``rag eval --corpus C --questions Q --out O [extra...]`` through the CLI."""
+    return CliRunner().invoke(
+        app, ["eval", "--corpus", str(corpus), "--questions", str(questions), "--out", str(out), *extra]
+    )
+
+
 def test_rag_eval_retrieval_writes_the_report(scifact_slice, tmp_path):
     recs = [json.loads(line) for line in scifact_slice.read_text().splitlines()]
     questions = tmp_path / "questions.jsonl"
@@ -17,20 +24,7 @@ def test_rag_eval_retrieval_writes_the_report(scifact_slice, tmp_path):
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
 
-    result = CliRunner().invoke(
-        app,
-        [
-            "eval",
-            "--corpus",
-            str(scifact_slice),
-            "--questions",
-            str(questions),
-            "--out",
-            str(out),
-            "--what",
-            "retrieval",
-        ],
-    )
+    result = rag_eval(scifact_slice, questions, out, "--what", "retrieval")
     assert result.exit_code == 0, result.output
     report = json.loads((out / "report.json").read_text())["retrieval"]
     assert report["n_questions"] == 12 and report["default"] == "hybrid"
@@ -43,7 +37,7 @@ def test_rag_eval_retrieval_writes_the_report(scifact_slice, tmp_path):
     assert "| hybrid |" in (out / "report.md").read_text()
 
     # the second run reuses the stored collection
-    CliRunner().invoke(app, ["eval", "--corpus", str(scifact_slice), "--questions", str(questions), "--out", str(out)])
+    rag_eval(scifact_slice, questions, out)
     assert json.loads((out / "report.json").read_text())["meta"]["papers_ingested_now"] == 0
 
 
@@ -77,9 +71,7 @@ def checker_eval_on_a_slice(tmp_path, name, pick, n_docs):
     qpath = tmp_path / "questions.jsonl"
     qpath.write_text("".join(json.dumps(q) + "\n" for q in questions))
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app, ["eval", "--corpus", str(corpus), "--questions", str(qpath), "--out", str(out), "--what", "checker"]
-    )
+    result = rag_eval(corpus, qpath, out, "--what", "checker")
     assert result.exit_code == 0, result.output
     return json.loads((out / "report.json").read_text())["checker"], out
 
@@ -107,10 +99,7 @@ def test_rag_eval_answer_part_writes_results(scifact_slice, tmp_path):
     ]
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app,
-        ["eval", "--corpus", str(scifact_slice), "--questions", str(questions), "--out", str(out), "--what", "answer"],
-    )
+    result = rag_eval(scifact_slice, questions, out, "--what", "answer")
     assert result.exit_code == 0, result.output
     section = json.loads((out / "report.json").read_text())["answer"]
     assert section["n_questions"] == 4 and section["drafters"] == ["extractive"]
@@ -205,18 +194,5 @@ def test_rag_eval_checker_measures_the_shipped_judge_on_pubmedqa_conclusions(tmp
 def test_rag_eval_checker_without_usable_pairs_says_so(tmp_path, scifact_slice):
     qpath = tmp_path / "questions.jsonl"
     qpath.write_text(json.dumps({"qid": "x", "question": "Is it?", "gold_doc_ids": ["nowhere"]}) + "\n")
-    result = CliRunner().invoke(
-        app,
-        [
-            "eval",
-            "--corpus",
-            str(scifact_slice),
-            "--questions",
-            str(qpath),
-            "--out",
-            str(tmp_path / "o"),
-            "--what",
-            "checker",
-        ],
-    )
+    result = rag_eval(scifact_slice, qpath, tmp_path / "o", "--what", "checker")
     assert result.exit_code != 0 and "long_answer" in result.output
