@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,eval]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -20,6 +20,7 @@ test: $(STAMP)
 	$(BIN)/ruff check rag tests benchmarks evals
 	$(BIN)/ruff format --check rag tests benchmarks evals
 	$(BIN)/mypy rag evals
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag.embed import bundled_model_files  # noqa: E402
+from rag.indexing import Indexer, embedding_text  # noqa: E402
+from rag.progress import ingest_bars  # noqa: E402
 from rag.settings import Settings  # noqa: E402
-from rag.store import Store, embedding_text  # noqa: E402
+from rag.store import Store  # noqa: E402
 
 
 def baseline_tokens_per_second(texts: list[str]) -> float:
@@ -78,7 +80,8 @@ def main() -> None:
     settings = Settings.preset(args.preset, **overrides)
     store = Store(settings)
     t0 = time.perf_counter()
-    report = store.ingest([corpus], collection="bench", progress=True)
+    with ingest_bars() as on_progress:
+        report = Indexer(store).ingest([corpus], collection="bench", on_progress=on_progress)
     seconds = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 

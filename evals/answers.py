@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from evals.common import EVAL_COLLECTION, bootstrap_ci, write_jsonl
-from rag.answer import aanswer
+from rag.pipeline import aanswer
 from rag.settings import Settings
 
 HEADLINES = [

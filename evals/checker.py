@@ -23,9 +23,11 @@ from typing import Any
 import numpy as np
 
 from evals.common import read_jsonl
-from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge, fit_logistic, quoted
+from evals.fitting import fit_logistic
+from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge, quoted
 from rag.embed import CachedEmbedder, TokenEmbedder
 from rag.errors import ConfigError
+from rag.params import JudgeParams, Logistic
 
 
 def build_pairs(questions: list[dict[str, Any]], corpus: dict[str, str], seed: int = 0) -> list[dict[str, Any]]:
@@ -151,7 +153,7 @@ def run(
     if not any(p["kind"] == "claim" for p in pairs):
         return shipped(pairs, corpus, embedder, seed)  # nothing to fit on: measure the judge as it ships
     pairs = [p for p in pairs if p["kind"] == "claim"]
-    judge = OfflineJudge(CachedEmbedder(embedder), params={"relevance": {"bias": 0.0}})
+    judge = OfflineJudge(CachedEmbedder(embedder))  # only its features: they do not depend on the params
     X, XB = [], []
     for p in pairs:
         passages = [corpus[p["doc"]]]
@@ -168,7 +170,7 @@ def run(
     rel, pol, threshold = fit_judge(Xa, XBa, y, sets, verbatim, calib)
     scores = judge_scores(Xa, XBa, verbatim, rel, pol)
     out: dict[str, Any] = {
-        "judge": OfflineJudge.name,
+        "judge": judge.name,
         "calibration_split": "train",
         "report_split": "dev" if (~calib).any() else "train",
         "threshold": round(threshold, 3),
@@ -220,17 +222,16 @@ def run(
             relevance[report_split & (sets == "positive")], relevance[report_split & (sets == name)], rel_threshold
         )
     if write_params:
-        write_params.write_text(
-            json.dumps(
-                {
-                    **out["weights"],
-                    "threshold": out["threshold"],
-                    "fitted_on": "SciFact train split (python -m evals.checker fit)",
-                },
-                indent=2,
-            )
-            + "\n"
+        params = JudgeParams(
+            version=judge.name,
+            relevance=Logistic(features=FEATURES, weights=np.round(rel[1], 4).tolist(), bias=round(float(rel[0]), 4)),
+            polarity=Logistic(
+                features=POLARITY_FEATURES, weights=np.round(pol[1], 4).tolist(), bias=round(float(pol[0]), 4)
+            ),
+            threshold=out["threshold"],
+            fitted_on="SciFact train split (python -m evals.checker fit)",
         )
+        write_params.write_text(params.model_dump_json(indent=1) + "\n")
     return out
 
 
@@ -244,7 +245,7 @@ def shipped(
     scores = np.array([judge.support(p["claim"], [corpus[p["doc"]]]).score for p in pairs])
     pos = scores[sets == "positive"]
     out: dict[str, Any] = {
-        "judge": OfflineJudge.name,
+        "judge": judge.name,
         "mode": "shipped",
         "calibration_split": "none (shipped params)",
         "report_split": "all",

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from rag.errors import RecordError
+from rag.indexing import ingest
 from rag.settings import Settings
-from rag.store import Store
 from rag.types import IngestReport
 
 EVAL_COLLECTION = "eval"
@@ -50,7 +50,7 @@ def eval_settings(out: Path, base: Settings | None = None) -> Settings:
 
 def prepare_collection(corpora: Sequence[Path], settings: Settings, progress: bool = True) -> IngestReport:
     """Ingest the corpora into the eval collection (a no-op when they are already there)."""
-    return Store(settings).ingest(corpora, collection=EVAL_COLLECTION, progress=progress)
+    return ingest(corpora, collection=EVAL_COLLECTION, settings=settings, progress=progress)
 
 
 def bootstrap_ci(values: Sequence[float], seed: int = 0, n: int = 1000, alpha: float = 0.05) -> list[float]:

@@ -24,21 +24,22 @@ from typing import Any
 import numpy as np
 
 from evals.common import EVAL_COLLECTION, bootstrap_ci, eval_settings, prepare_collection, read_jsonl, write_jsonl
+from evals.fitting import fit_softmax
 from rag.chunk import chunk_paper
 from rag.consensus import (
     FORMS,
     STANCES,
     THRESHOLDS,
     OfflineStance,
-    fit_softmax,
     question_form,
     relevance_weights,
     verdict_of,
 )
-from rag.cues import STANCE_FEATURES as FEATURES
-from rag.cues import read_paper
 from rag.embed import Embedder
-from rag.ingest import read_path
+from rag.lang.findings import STANCE_FEATURES as FEATURES
+from rag.lang.findings import read_paper
+from rag.params import StanceParams
+from rag.read import read_path
 from rag.settings import Settings
 from rag.types import Evidence
 
@@ -90,7 +91,7 @@ def run(
     questions: list[dict[str, Any]], settings: Settings, out: Path, progress: Any = None, seed: int = 0
 ) -> dict[str, Any] | None:
     """Answer each labelled question and score the consensus verdict; None when the set has no labels."""
-    from rag.answer import aanswer
+    from rag.pipeline import aanswer
 
     kind = kind_of(questions)
     if kind is None:
@@ -220,6 +221,7 @@ def fit(
     pred = np.argmax(Xa @ W.T + b, axis=1)
     held = ~ca
     params: dict[str, Any] = {
+        "version": "offline-v1",
         "features": FEATURES,
         "stances": list(STANCES),
         "weights": np.round(W, 4).tolist(),
@@ -237,13 +239,13 @@ def fit(
         m = held & (na == name)
         if m.any():
             result[f"paper_accuracy_held_out_{name}"] = round(float((pred[m] == ya[m]).mean()), 4)
-    questions = _calibration_questions(sets, OfflineStance(embedder, params))
+    questions = _calibration_questions(sets, OfflineStance(embedder, StanceParams.model_validate(params)))
     params["aggregation"] = fit_aggregation(questions)
     result["question_accuracy_calibration"] = _question_accuracy(questions, params["aggregation"])
     params["fitted_on"] = "PubMedQA cv split + SciFact train split (python -m evals.decision fit)"
     result["params"] = params
     if write:
-        write.write_text(json.dumps(params, indent=1) + "\n")
+        write.write_text(StanceParams.model_validate(params).model_dump_json(indent=1) + "\n")
     return result
 
 
@@ -252,7 +254,7 @@ _Readings = list[tuple[str, str, str, list[np.ndarray], list[float]]]
 
 
 def _calibration_questions(sets: Sequence[tuple[Path, Path, Path]], stance: OfflineStance) -> _Readings:
-    from rag.answer import answer
+    from rag.pipeline import answer
 
     out: _Readings = []
     for questions_path, corpus_path, eval_dir in sets:

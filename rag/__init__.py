@@ -5,7 +5,6 @@
 >>> print(rag.answer("Can vitamin D reverse osteoporosis?", collection="demo").markdown)  # doctest: +SKIP
 """
 
-from rag.answer import aanswer, answer
 from rag.errors import (
     CollectionNotFoundError,
     ConfigError,
@@ -25,8 +24,9 @@ from rag.errors import (
     TextEncodingError,
     UnsupportedFormatError,
 )
+from rag.indexing import ingest
+from rag.pipeline import Pipeline, aanswer, answer
 from rag.settings import Settings
-from rag.store import ingest
 from rag.types import (
     Answer,
     Chunk,
@@ -75,6 +75,7 @@ __all__ = [
     "Paper",
     "PaperSection",
     "PaperStance",
+    "Pipeline",
     "RagError",
     "RecordError",
     "Section",

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 
+from rag.lang.sentences import sentence_spans
 from rag.settings import ChunkSettings
-from rag.text import sentence_spans
 from rag.tokens import encoding
 from rag.types import Chunk, Paper
 

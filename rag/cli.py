@@ -1,4 +1,4 @@
-"""The `rag` command line: ingest, stats, and (as they land) search, ask, eval, serve.
+"""The `rag` command line: ingest, stats, delete, search, ask, eval, serve, demo.
 
 Exit codes: 0 success; 1 some inputs failed (the rest was stored); 2 a usage or fatal error.
 """
@@ -12,10 +12,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rag.errors import ConfigError, RagError
-from rag.settings import Settings
+from rag.settings import PRESETS, Settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from a corpus of scientific papers.")
 out = Console()
@@ -25,7 +26,7 @@ CollectionOpt = Annotated[
     str | None, typer.Option("--collection", "-c", help="Collection name (default: RAG_COLLECTION or 'papers').")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-PresetOpt = Annotated[str | None, typer.Option("--preset", help="Settings preset: default, fast, quality.")]
+PresetOpt = Annotated[str | None, typer.Option("--preset", help=f"Settings preset: {', '.join(PRESETS)}.")]
 
 
 def _settings(preset: str | None) -> Settings:
@@ -46,10 +47,8 @@ def ingest(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
 ) -> None:
     """Read, chunk, embed and store papers. Re-running adds only what is new or changed."""
-    from rag.store import Store
-
     try:
-        report = Store(_settings(preset)).ingest(paths, collection=collection, progress=progress)
+        report = _ingest(paths, collection, _settings(preset), progress)
     except RagError as exc:
         _fail(exc)
     if as_json:
@@ -78,6 +77,15 @@ def ingest(
             err.print(f"... and {len(report.failed) - 50} more failures (use --json for all)")
     if report.failed:
         raise typer.Exit(1)
+
+
+def _ingest(paths: list[Path], collection: str | None, settings: Settings, progress: bool) -> Any:
+    from rag.indexing import Indexer
+    from rag.progress import ingest_bars
+    from rag.store import Store
+
+    with ingest_bars(progress) as on_progress:
+        return Indexer(Store(settings)).ingest(paths, collection=collection, on_progress=on_progress)
 
 
 @app.command()
@@ -200,8 +208,13 @@ def eval_(
     ] = None,
 ) -> None:
     """Evaluate against gold questions; writes OUT/report.json, OUT/report.md, results and PNG plots."""
-    from evals import compare
-    from evals.run import run_eval
+    try:  # the eval's libraries (ir-measures, rouge-score, matplotlib) are an extra, not a runtime need
+        from evals import compare
+        from evals.run import run_eval
+    except ImportError as exc:
+        hint = escape(f"`rag eval` needs the eval extra ({exc}): pip install -e '.[eval]'")
+        err.print(f"[bold red]error:[/] {hint}")
+        raise typer.Exit(2) from None
 
     try:
         if compare_to is not None and not (compare_to / "report.json").exists():
@@ -235,17 +248,20 @@ def demo(
     collection: Annotated[str, typer.Option("--collection", "-c", help="Collection for the demo corpus.")] = "demo",
 ) -> None:
     """Ingest SciFact + PubMedQA (local copies, or verified downloads) and answer a question, offline."""
-    from rag.answer import answer
     from rag.datasets import corpus_path
+    from rag.pipeline import answer
     from rag.store import Store
 
     try:
         settings = Settings()
         store = Store(settings)
-        corpora = [corpus_path(name, settings.cache_dir / "datasets") for name in ("scifact", "pubmedqa")]
+        corpora = [
+            corpus_path(name, settings.cache_dir / "datasets", data_dir=settings.data_dir)
+            for name in ("scifact", "pubmedqa")
+        ]
         err.print(f"[bold]Corpora:[/] {', '.join(str(c) for c in corpora)}")
         err.print(f"[bold]Store:[/] {store.location} (collection {collection!r})")
-        report = store.ingest(corpora, collection=collection, progress=True)
+        report = _ingest(list(corpora), collection, settings, progress=True)
         err.print(
             f"Ingested {report.papers_added:,} new papers ({report.chunks_added:,} chunks; "
             f"{report.papers_unchanged:,} already stored) in {report.seconds:.1f} s; {len(report.failed)} failed."
@@ -277,7 +293,7 @@ def ask(
     plain: Annotated[bool, typer.Option("--plain", help="Print the raw Markdown instead of rendering it.")] = False,
 ) -> None:
     """Answer a question with a sectioned, cited synthesis of the collection's papers."""
-    from rag.answer import answer
+    from rag.pipeline import answer
 
     if drafter not in ("auto", "llm", "extractive"):
         err.print(f"[bold red]error:[/] unknown drafter {drafter!r}")

@@ -8,9 +8,10 @@ evidence), ``no`` or ``unclear`` — with the counts behind it.
 Offline, each paper's stance comes from its most relevant result and conclusion sentences: how
 close they are to the question, whether they report an effect ("significantly higher",
 "associated with") or a null result ("no significant difference", "did not differ"), negation
-and direction against the question, and hedging. A small softmax model over those features (:mod:`rag.cues`),
+and direction against the question, and hedging. A small softmax model over those features (:mod:`rag.lang.findings`),
 the relevance weighting and the verdict thresholds are fitted on the calibration splits of
-PubMedQA and SciFact (``python -m evals.decision fit``) and ship as ``stance_offline_v1.json``;
+PubMedQA and SciFact (``python -m evals.decision fit``) and ship as ``stance_offline_v1.json``
+(:class:`rag.params.StanceParams`);
 ``rag eval --what decision`` reports on the held-out splits. Papers are weighted by their
 retrieval score, so one that addresses the question head-on outweighs tangential ones. With an endpoint, the chat
 model is asked instead (one call), and the offline meter is the fallback.
@@ -21,18 +22,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 
-from rag.cues import PaperReading, read_paper
-from rag.draft import fence
-from rag.embed import Embedder
-from rag.errors import LLMError
-from rag.llm import ChatModel, Completion, Message
-from rag.prompts import render
-from rag.types import Consensus, Evidence, PaperStance, Source
+from rag.lang.findings import STANCE_FEATURES, PaperReading, read_paper
+from rag.llm import ChatModel, Message, complete_parsed
+from rag.params import STANCE_FILE, StanceParams, bundled
+from rag.prompts import fence, render
+from rag.types import Consensus, Embedder, Evidence, LLMCall, PaperStance, Source
 
 STANCES = ("supports", "contradicts", "neutral")
 THRESHOLDS = ("decided_at", "possibly_at", "yes_at", "no_at")
@@ -45,11 +42,6 @@ def question_form(text: str) -> str:
     return "question" if text.rstrip().endswith("?") else "claim"
 
 
-@lru_cache(maxsize=1)
-def _load_params() -> dict[str, object]:
-    return json.loads((resources.files("rag") / "stance_offline_v1.json").read_text())
-
-
 def _of_paper(doc_id: str, evidence: Sequence[Evidence]) -> list[Evidence]:
     """All of one paper's evidence chunks (a stance is the paper's, not one citation's)."""
     return [ev for ev in evidence if ev.chunk.doc_id == doc_id]
@@ -58,15 +50,13 @@ def _of_paper(doc_id: str, evidence: Sequence[Evidence]) -> list[Evidence]:
 class OfflineStance:
     """Per-paper stance from :func:`read_paper` features and a fitted softmax model."""
 
-    name = "offline-v1"
-
-    def __init__(self, embedder: Embedder, params: dict[str, object] | None = None) -> None:
+    def __init__(self, embedder: Embedder, params: StanceParams | None = None) -> None:
         self.embedder = embedder
-        p = params or _load_params()
-        self.W = np.array(p["weights"], dtype=float)  # (3, n_features), rows in STANCES order
-        self.b = np.array(p["bias"], dtype=float)
-        aggregation: dict[str, dict[str, float]] = p["aggregation"]  # type: ignore[assignment]
-        self.aggregation = {form: {k: float(v) for k, v in aggregation[form].items()} for form in FORMS}
+        p = (params or bundled(StanceParams, STANCE_FILE)).check(STANCE_FEATURES, list(STANCES))
+        self.name = p.version
+        self.W = np.array(p.weights, dtype=float)  # (3, n_features), rows in STANCES order
+        self.b = np.array(p.bias, dtype=float)
+        self.aggregation = {form: p.aggregation[form].model_dump() for form in FORMS}  # type: ignore[index]
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
         z = self.W @ features + self.b
@@ -147,43 +137,17 @@ def verdict_of(sup: float, con: float, decided_at: float, possibly_at: float, ye
     return "unclear"
 
 
-def fit_softmax(
-    X: np.ndarray,
-    y: np.ndarray,
-    n_classes: int = 3,
-    l2: float = 1e-3,
-    steps: int = 20000,
-    lr: float = 1.0,
-    balanced: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """L2-regularised softmax regression by gradient descent (a dozen features); ``balanced``
-    weights the classes equally (better macro-F1, worse accuracy)."""
-    W = np.zeros((n_classes, X.shape[1]))
-    b = np.zeros(n_classes)
-    counts = np.bincount(y, minlength=n_classes).astype(float)
-    sample_w = (len(y) / (n_classes * np.maximum(counts, 1)))[y] if balanced else np.ones(len(y))
-    onehot = np.eye(n_classes)[y]
-    for _ in range(steps):
-        z = X @ W.T + b
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        g = (p - onehot) * sample_w[:, None]
-        W -= lr * (g.T @ X / len(y) + l2 * W)
-        b -= lr * g.mean(axis=0)
-    return W, b
-
-
 class LLMStance:
     """Asks the chat model for each cited paper's stance and the verdict (one call); offline on failure."""
 
     def __init__(self, chat: ChatModel, fallback: OfflineStance) -> None:
         self.chat, self.fallback = chat, fallback
         self.name = f"llm:{chat.name.removeprefix('llm:')}"
-        self.completion: Completion | None = None
-        self.error: str | None = None
 
-    async def meter(self, question: str, sources: Sequence[Source], evidence: Sequence[Evidence]) -> Consensus:
+    async def meter(
+        self, question: str, sources: Sequence[Source], evidence: Sequence[Evidence]
+    ) -> tuple[Consensus, LLMCall]:
+        """The consensus, and what the call cost (with a note when the offline meter stood in)."""
         blocks = []
         for s in sources:
             text = "\n".join(ev.chunk.text for ev in _of_paper(s.doc_id, evidence))
@@ -192,12 +156,10 @@ class LLMStance:
             Message("system", render("stance_system_v1")),
             Message("user", render("stance_user_v1", question=fence(question), sources="\n".join(blocks))),
         ]
-        try:
-            self.completion = await self.chat.complete(messages)
-            return parse_stances(self.completion.text, sources, evidence, self.name)
-        except (LLMError, ValueError) as exc:
-            self.error = f"LLM consensus unusable, offline meter used instead: {exc}"
-            return self.fallback.meter(question, sources, evidence)
+        unusable = "LLM consensus unusable, offline meter used instead"
+        parse = lambda text: parse_stances(text, sources, evidence, self.name)  # noqa: E731
+        consensus, call = await complete_parsed(self.chat, messages, parse, unusable)
+        return consensus or self.fallback.meter(question, sources, evidence), call
 
 
 def parse_stances(text: str, sources: Sequence[Source], evidence: Sequence[Evidence], method: str) -> Consensus:

@@ -1,6 +1,6 @@
 """The public data sets the demo and the evals use: found locally, or fetched and verified.
 
-Lookup order for a data set's ``corpus.jsonl``: ``$RAG_DATA_DIR/<name>/``, a ``shared/data/<name>/``
+Lookup order for a data set's ``corpus.jsonl``: ``<data_dir>/<name>/`` (``RAG_DATA_DIR``), a ``shared/data/<name>/``
 folder beside or above the working directory or this checkout, then a cached download. A download
 comes from the data set's published source, is checked against the git blob hash (and size) that
 pins it, and is converted to our corpus format (``{"doc_id","title","abstract","year","meta"}``).
@@ -13,7 +13,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import tokenize
 import urllib.request
 import zipfile
@@ -102,20 +101,20 @@ SOURCES: dict[str, Source] = {
 }
 
 
-def local_data_dirs() -> list[Path]:
-    """Folders that may hold ``<name>/corpus.jsonl``, most specific first."""
-    dirs = []
-    if os.environ.get("RAG_DATA_DIR"):
-        dirs.append(Path(os.environ["RAG_DATA_DIR"]))
+def local_data_dirs(data_dir: Path | None = None) -> list[Path]:
+    """Folders that may hold ``<name>/corpus.jsonl``, most specific first: ``data_dir`` (the
+    ``data_dir`` setting, ``RAG_DATA_DIR``), then ``shared/data`` beside or above the working
+    directory or this checkout."""
+    dirs = [data_dir] if data_dir else []
     for start in (Path.cwd(), Path(__file__).resolve().parent):
         for parent in [start, *start.parents]:
             dirs.append(parent / "shared" / "data")
     return [d for d in dict.fromkeys(dirs) if d.is_dir()]
 
 
-def find_local(name: str, filename: str = "corpus.jsonl") -> Path | None:
+def find_local(name: str, filename: str = "corpus.jsonl", data_dir: Path | None = None) -> Path | None:
     """The local copy of a data set's file, if there is one."""
-    for folder in local_data_dirs():
+    for folder in local_data_dirs(data_dir):
         path = folder / name / filename
         if path.is_file():
             return path
@@ -168,6 +167,8 @@ def fetch(
     return target
 
 
-def corpus_path(name: str, cache_dir: Path, sources: dict[str, Source] | None = None) -> Path:
+def corpus_path(
+    name: str, cache_dir: Path, sources: dict[str, Source] | None = None, data_dir: Path | None = None
+) -> Path:
     """A data set's corpus: the local copy when present, else a verified download."""
-    return find_local(name) or fetch(name, cache_dir, sources)
+    return find_local(name, data_dir=data_dir) or fetch(name, cache_dir, sources)

@@ -14,41 +14,15 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-import platformdirs
-from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
-from chromadb.utils.embedding_functions import register_embedding_function
 
 from rag.errors import ConfigError, ModelError
-from rag.settings import EmbedSettings, Settings
+from rag.settings import EmbedSettings, Settings, default_cache_dir
+from rag.types import Embedder, Progress, TokenEmbedder, TokenVectors
 
-Progress = Callable[[int], None]
-"""Called with the number of texts just embedded."""
-TokenVectors = tuple[list[str], np.ndarray]
-"""A text's word pieces and their contextual vectors (one L2-normalised row each)."""
-
-
-class Embedder(Protocol):
-    """Turns texts into L2-normalised vectors."""
-
-    @property
-    def name(self) -> str:
-        """Identifies the model and its variant; stored with every collection."""
-        ...
-
-    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
-        """One float32 row per text."""
-        ...
-
-
-class TokenEmbedder(Embedder, Protocol):
-    """An embedder that also gives each text's contextual token vectors (the offline judge's alignment)."""
-
-    def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
-        """Per text, its word pieces and one L2-normalised row per piece."""
-        ...
+__all__ = ["CachedEmbedder", "Embedder", "LocalEmbedder", "TokenEmbedder", "bundled_model_files", "make_embedder"]
 
 
 def _package_dir(package: str) -> Path:
@@ -119,7 +93,7 @@ class LocalEmbedder:
     def __init__(self, settings: EmbedSettings | None = None, cache_dir: Path | None = None) -> None:
         self.settings = settings or EmbedSettings()
         # Prepared models depend only on the bundled file, so one per-user cache serves every RAG_HOME.
-        self._cache_dir = cache_dir or Path(platformdirs.user_cache_dir("rag"))
+        self._cache_dir = cache_dir or default_cache_dir()
         self._session: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
@@ -262,8 +236,10 @@ class CachedEmbedder:
             self._used[id(store)] = used + n
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        if not texts:
+            return self.inner.embed([])  # the inner embedder knows its own width
         rows = self._remember(self._cache, self.max_items, texts, lambda m: list(self.inner.embed(m, progress)))
-        return np.vstack(rows) if rows else np.zeros((0, 384), dtype=np.float32)
+        return np.vstack(rows)
 
     def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
         """Token vectors (see :meth:`LocalEmbedder.embed_tokens`), remembered for recent texts."""
@@ -291,38 +267,9 @@ def make_embedder(settings: Settings, name: str | None = None) -> Embedder:
         )
     if name.startswith("local:"):
         quantize = name.endswith("-dynq")
-        return LocalEmbedder(settings.embed.model_copy(update={"quantize": quantize}))
+        return LocalEmbedder(settings.embed.model_copy(update={"quantize": quantize}), settings.cache_dir)
     if name.startswith("openai:"):
         from rag.llm import OpenAIEmbedder
 
         return OpenAIEmbedder(settings, model=name.removeprefix("openai:"))
     raise ConfigError(f"Unknown embedder {name!r}.")
-
-
-@register_embedding_function
-class ChromaEmbedding(EmbeddingFunction[Documents]):
-    """Chroma adapter, so a collection embeds query texts with the embedder it was built with
-    (and never falls back to Chroma's default, which downloads a model)."""
-
-    def __init__(self, embedder_name: str = "local:minilm-l6-int8", embedder: Embedder | None = None) -> None:
-        self.embedder_name = embedder_name
-        self._embedder = embedder
-
-    def __call__(self, input: Documents) -> Embeddings:
-        if self._embedder is None:
-            self._embedder = make_embedder(Settings(), self.embedder_name)
-        return list(self._embedder.embed(list(input)))
-
-    @staticmethod
-    def name() -> str:
-        return "rag"
-
-    def get_config(self) -> dict[str, Any]:
-        return {"embedder": self.embedder_name}
-
-    @staticmethod
-    def build_from_config(config: dict[str, Any]) -> ChromaEmbedding:
-        return ChromaEmbedding(config.get("embedder", "local:minilm-l6-int8"))
-
-    def default_space(self) -> str:  # type: ignore[override]
-        return "cosine"

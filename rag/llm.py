@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
@@ -18,6 +18,7 @@ from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_att
 from rag.errors import ConfigError, LLMError, LLMResponseError, LLMUnavailableError
 from rag.settings import LLMSettings, Settings
 from rag.tokens import count_tokens
+from rag.types import LLMCall, Usage
 
 
 @dataclass
@@ -32,6 +33,10 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model: str = ""
+
+    def usage(self) -> Usage:
+        """What this call cost, as one call of an answer's :class:`~rag.types.Usage`."""
+        return Usage(llm_calls=1, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens)
 
 
 class ChatModel(Protocol):
@@ -183,6 +188,23 @@ class ScriptedChat:
             for i in range(0, len(text), 7):
                 on_token(text[i : i + 7])
         return Completion(text, sum(count_tokens(m.content) for m in messages), count_tokens(text), "scripted")
+
+
+T = TypeVar("T")
+
+
+async def complete_parsed(
+    chat: ChatModel, messages: Sequence[Message], parse: Callable[[str], T], unusable: str
+) -> tuple[T | None, LLMCall]:
+    """One auxiliary call (judge, meter) whose reply must parse: the parsed reply and what the call
+    cost, or None and a note starting with ``unusable`` when the endpoint failed or the reply did not parse."""
+    completion: Completion | None = None
+    try:
+        completion = await chat.complete(messages)
+        return parse(completion.text), LLMCall(usage=completion.usage())
+    except (LLMError, ValueError) as exc:
+        note = f"{unusable}: {exc}"
+        return None, (LLMCall(usage=completion.usage(), note=note) if completion else LLMCall(note=note))
 
 
 def make_chat(settings: Settings) -> ChatModel | None:

@@ -46,3 +46,9 @@ def render(name: str, **values: object) -> str:
     if missing or unknown:
         raise ConfigError(f"Prompt {name!r}: missing variables {sorted(missing)}, unknown variables {sorted(unknown)}.")
     return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), load(name))
+
+
+def fence(text: str) -> str:
+    """Neutralise anything in a paper (or a question) that could close or open our ``<source>`` fence:
+    text inside a source is data, never instructions."""
+    return re.sub(r"</?\s*source\b[^>]*>", "[tag removed]", text, flags=re.IGNORECASE)

@@ -2,7 +2,7 @@
 
 Every field can be set from the environment with the ``RAG_`` prefix; nested fields use a
 double underscore (``RAG_CHUNK__MAX_TOKENS=300``). A few common ones have short aliases:
-``RAG_HOME``, ``RAG_CHROMA_URL``, ``RAG_COLLECTION``.
+``RAG_HOME``, ``RAG_CHROMA_URL``, ``RAG_COLLECTION``, ``RAG_CACHE_DIR``, ``RAG_DATA_DIR``.
 
 >>> from rag import Settings
 >>> s = Settings.preset("exact", home="/tmp/rag")
@@ -21,6 +21,11 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import ConfigError
+
+
+def default_cache_dir() -> Path:
+    """The per-user cache folder (prepared models, tiktoken files, downloaded data sets)."""
+    return Path(platformdirs.user_cache_dir("rag"))
 
 
 class ChunkSettings(BaseModel):
@@ -174,6 +179,14 @@ class Settings(BaseSettings):
         None, description="URL of a Chroma server, e.g. http://127.0.0.1:8000. Unset: an embedded store under `home`."
     )
     collection: str = Field("papers", description="Default collection name.")
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="Derived files that depend on no store: prepared models, tiktoken files, downloaded data sets "
+        "(RAG_CACHE_DIR). Shared by every RAG_HOME.",
+    )
+    data_dir: Path | None = Field(
+        None, description="Folder holding `<dataset>/corpus.jsonl` for the demo and evals (RAG_DATA_DIR)."
+    )
     chunk: ChunkSettings = Field(default_factory=ChunkSettings)  # type: ignore[arg-type]
     embed: EmbedSettings = Field(default_factory=EmbedSettings)  # type: ignore[arg-type]
     ingest: IngestSettings = Field(default_factory=IngestSettings)  # type: ignore[arg-type]
@@ -224,11 +237,6 @@ class Settings(BaseSettings):
     def chroma_path(self) -> Path:
         """Where the embedded Chroma store lives."""
         return self.home / "chroma"
-
-    @property
-    def cache_dir(self) -> Path:
-        """Derived files (prepared models, tokenizer data, downloads)."""
-        return self.home / "cache"
 
 
 PRESETS: dict[str, dict[str, Any]] = {

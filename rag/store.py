@@ -1,32 +1,24 @@
-"""The vector store: Chroma collections of embedded chunks, and the ingest pipeline that fills them.
+"""The vector store: Chroma collections of embedded chunks. The only module that talks to Chroma.
 
 Embedded Chroma (``PersistentClient`` under ``RAG_HOME``) by default; a Chroma server when
 ``RAG_CHROMA_URL`` is set. We always pass our own vectors (never Chroma's default embedder, which
 downloads a model), and record the embedder's name in the collection metadata so queries use it.
-
-Ingest is idempotent and resumable: chunk ids are content hashes, and every chunk carries its
-paper's hash and chunk count, so a paper is "done" exactly when all its chunks are stored. Papers
-are embedded and written in steps; an interrupted run loses at most one step and the next run
-picks up the rest. A changed paper's new chunks are written before its stale ones are removed, so
-it is never missing.
+What fills a collection is :mod:`rag.indexing`.
 """
 
 from __future__ import annotations
 
 import re
-import sys
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
-from rag.chunk import chunk_paper, paper_hash
-from rag.embed import ChromaEmbedding, Embedder, make_embedder
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from rag.embed import LocalEmbedder, make_embedder
 from rag.errors import (
     CollectionNotFoundError,
     ConfigError,
@@ -35,9 +27,8 @@ from rag.errors import (
     StoreError,
     StoreUnavailableError,
 )
-from rag.ingest import collect_files, read_path
-from rag.settings import Settings
-from rag.types import Chunk, CollectionStats, IngestReport, InputFailure, Paper
+from rag.settings import EmbedSettings, Settings
+from rag.types import Chunk, CollectionStats, Embedder
 
 EMBEDDER_KEY = "rag:embedder"
 REVISION_KEY = "rag:revision"
@@ -49,15 +40,12 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
 def check_collection_name(name: str) -> str:
     """Chroma's naming rule, checked up front with an actionable message."""
     if not _NAME.match(name) or ".." in name:
-        raise ConfigError(
-            f"Invalid collection name {name!r}: use 3-512 characters from letters, digits, '.', '_' and '-', "
-            "starting and ending with a letter or digit."
+        raise InputError(
+            "collection",
+            f"invalid name {name!r}: use 3-512 characters from letters, digits, '.', '_' and '-', "
+            "starting and ending with a letter or digit.",
         )
     return name
-
-
-def _failure(exc: InputError) -> InputFailure:
-    return InputFailure(source=exc.source, error=type(exc).__name__, reason=exc.reason)
 
 
 def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
@@ -99,16 +87,11 @@ def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
     )
 
 
-def embedding_text(chunk: Chunk) -> str:
-    """What the embedder reads for a chunk: the paper title gives each chunk its context."""
-    return f"{chunk.title}\n{chunk.text}" if chunk.title else chunk.text
-
-
 class Store:
     """Access to the Chroma collections of one ``RAG_HOME`` or Chroma server.
 
     >>> store = Store(Settings(home="/tmp/rag-doc"))          # doctest: +SKIP
-    >>> store.ingest(["papers/"], collection="demo").papers_added  # doctest: +SKIP
+    >>> store.stats("demo")[0].papers                          # doctest: +SKIP
     12
     """
 
@@ -170,7 +153,8 @@ class Store:
                 raise CollectionNotFoundError(name, names) from None
             raise StoreError(f"Cannot open collection {name!r}: {exc}") from exc
 
-    def _collection_for_write(self, name: str, embedder: Embedder) -> Any:
+    def collection_for_write(self, name: str, embedder: Embedder) -> Any:
+        """The collection to write ``embedder``'s vectors into, created when new; refuses another embedder's."""
         if name in self.list_collections():
             col = self.collection(name)
             built_with = (col.metadata or {}).get(EMBEDDER_KEY)
@@ -198,7 +182,8 @@ class Store:
         """Changes whenever the collection's content changes (used to keep derived indexes fresh)."""
         return str((self.collection(name).metadata or {}).get(REVISION_KEY, ""))
 
-    def _bump_revision(self, col: Any) -> None:
+    def bump_revision(self, col: Any) -> None:
+        """Mark the collection's content as changed (derived indexes rebuild from it)."""
         meta = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
         meta[REVISION_KEY] = uuid.uuid4().hex
         col.modify(metadata=meta)
@@ -234,7 +219,7 @@ class Store:
                 col.delete(ids=id_batch)
             removed += len(ids)
         if removed:
-            self._bump_revision(col)
+            self.bump_revision(col)
         return removed
 
     def iter_chunks(self, collection: str | None = None, page: int = 2000) -> Iterator[Chunk]:
@@ -249,116 +234,20 @@ class Store:
                 yield chunk_from_record(cid, doc or "", dict(meta or {}))
             offset += len(got["ids"])
 
-    # -- ingest ---------------------------------------------------------------------------
-    def ingest(
-        self, paths: Iterable[str | Path], collection: str | None = None, progress: bool | None = None
-    ) -> IngestReport:
-        """Read, chunk, embed and store papers from files and folders.
-
-        Bad inputs are reported in the returned :class:`IngestReport` (``failed``) and the rest
-        is stored. Re-running with the same inputs stores nothing new.
-        """
-        started = time.perf_counter()
-        name = check_collection_name(collection or self.settings.collection)
-        report = IngestReport(collection=name)
-        files, errors = collect_files(paths)
-        report.files = len(files)
-        report.failed.extend(_failure(e) for e in errors)
-        show = sys.stderr.isatty() if progress is None else progress
-
-        papers: dict[str, Paper] = {}
-        with _progress(show) as bar:
-            reading = bar.add_task("Reading", total=len(files), rate="")
-            for path in files:
-                for item in read_path(path, self.settings.ingest.encoding):
-                    if isinstance(item, InputError):
-                        report.failed.append(_failure(item))
-                    elif item.doc_id in papers:
-                        report.skipped.append(
-                            InputFailure(
-                                source=item.source,
-                                error="DuplicateDocId",
-                                reason=f"doc_id {item.doc_id!r} already read from {papers[item.doc_id].source}",
-                            )
-                        )
-                    else:
-                        papers[item.doc_id] = item
-                bar.advance(reading)
-            if not papers:
-                report.seconds = time.perf_counter() - started
-                return report
-
-            embedder = make_embedder(self.settings)
-            col = self._collection_for_write(name, embedder)
-            todo = self._plan(col, list(papers.values()), report)
-            chunks = [c for p in todo for c in chunk_paper(p, self.settings.chunk)]
-            total_tokens = sum(c.n_tokens for c in chunks)
-            embedding = bar.add_task("Embedding", total=len(chunks), rate="")
-            done_tokens = 0
-            t0 = time.perf_counter()
-
-            def write(group: list[Chunk], vectors: Any) -> int:
-                self._write(col, group, vectors)
-                return self._remove_stale(col, group)
-
-            # Writing step k overlaps embedding step k+1 (ONNX Runtime releases the GIL).
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-write") as writer:
-                pending: tuple[Future[int], list[Chunk]] | None = None
-                try:
-                    for group in _groups(chunks, self.settings.ingest.group_chunks):
-                        texts = [embedding_text(c) for c in group]
-                        vectors = embedder.embed(texts, progress=lambda n: bar.advance(embedding, n))
-                        if pending:
-                            report.chunks_removed += self._finish(pending, report)
-                        pending = (writer.submit(write, group, vectors), group)
-                        done_tokens += sum(c.n_tokens for c in group)
-                        rate = done_tokens / max(time.perf_counter() - t0, 1e-9)
-                        bar.update(embedding, rate=f"{rate:,.0f} tok/s · {done_tokens:,}/{total_tokens:,} tokens")
-                    if pending:
-                        report.chunks_removed += self._finish(pending, report)
-                        pending = None
-                finally:
-                    if pending:  # interrupted: let the step in flight land, so its papers count as done
-                        pending[0].exception()
-            if chunks or report.chunks_removed:
-                self._bump_revision(col)
-        report.seconds = time.perf_counter() - started
-        return report
-
-    @staticmethod
-    def _finish(pending: tuple[Future[int], list[Chunk]], report: IngestReport) -> int:
-        future, group = pending
-        removed = future.result()
-        report.chunks_added += len(group)
-        report.tokens_embedded += sum(c.n_tokens for c in group)
-        return removed
-
-    def _plan(self, col: Any, papers: list[Paper], report: IngestReport) -> list[Paper]:
-        """Which papers need (re)embedding: new, changed, or left incomplete by an interrupted run."""
-        stored: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    def stored_versions(self, col: Any, doc_ids: Sequence[str]) -> dict[str, dict[str, tuple[int, int]]]:
+        """Per paper, per stored paper hash: (chunks stored, chunks that version has)."""
+        counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         n_chunks: dict[tuple[str, str], int] = {}
-        for batch in _batched([p.doc_id for p in papers], 250):
+        for batch in _batched(list(doc_ids), 250):
             got = col.get(where={"doc_id": {"$in": batch}}, include=["metadatas"])
             for meta in got["metadatas"] or []:
                 doc, h = str(meta["doc_id"]), str(meta.get("paper_hash", ""))
-                stored[doc][h] += 1
+                counts[doc][h] += 1
                 n_chunks[(doc, h)] = int(meta.get("n_chunks", 0))
-        todo = []
-        for paper in papers:
-            h = paper_hash(paper, self.settings.chunk)
-            versions = stored.get(paper.doc_id, {})
-            complete = h in versions and versions[h] == n_chunks[(paper.doc_id, h)]
-            if complete and len(versions) == 1:
-                report.papers_unchanged += 1
-                continue
-            if any(v != h for v in versions):
-                report.papers_updated += 1
-            else:  # new, or left incomplete by an interrupted run
-                report.papers_added += 1
-            todo.append(paper)
-        return todo
+        return {doc: {h: (n, n_chunks[(doc, h)]) for h, n in hashes.items()} for doc, hashes in counts.items()}
 
-    def _write(self, col: Any, chunks: list[Chunk], vectors: Any) -> None:
+    def write_chunks(self, col: Any, chunks: list[Chunk], vectors: Any) -> None:
+        """Upsert chunks with their vectors, in batches Chroma accepts."""
         size = self.client.get_max_batch_size()
         for start in range(0, len(chunks), size):
             part = chunks[start : start + size]
@@ -369,7 +258,7 @@ class Store:
                 embeddings=vectors[start : start + size],
             )
 
-    def _remove_stale(self, col: Any, group: list[Chunk]) -> int:
+    def remove_stale(self, col: Any, group: list[Chunk]) -> int:
         """Delete chunks of papers in ``group`` that belong to an older version of the paper."""
         removed = 0
         finished = {c.doc_id: c.paper_hash for c in group if c.index == c.n_chunks - 1}
@@ -392,57 +281,33 @@ def _batched(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[i : i + size]
 
 
-def _groups(chunks: list[Chunk], size: int) -> Iterator[list[Chunk]]:
-    """Steps of about ``size`` chunks that never split a paper (so a step completes whole papers)."""
-    group: list[Chunk] = []
-    for chunk in chunks:
-        group.append(chunk)
-        if len(group) >= size and chunk.index == chunk.n_chunks - 1:
-            yield group
-            group = []
-    if group:
-        yield group
+@register_embedding_function
+class ChromaEmbedding(EmbeddingFunction[Documents]):
+    """Chroma adapter, so a collection embeds query texts with the embedder it was built with
+    (and never falls back to Chroma's default, which downloads a model). We always pass vectors
+    ourselves; this only serves other Chroma clients opening our collections."""
 
+    def __init__(self, embedder_name: str = "local:minilm-l6-int8", embedder: Embedder | None = None) -> None:
+        self.embedder_name = embedder_name
+        self._embedder = embedder
 
-@contextmanager
-def _progress(show: bool) -> Iterator[Any]:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    def __call__(self, input: Documents) -> Embeddings:
+        if self._embedder is None:
+            if not self.embedder_name.startswith("local:"):
+                raise StoreError(f"Collection embedder {self.embedder_name!r} needs settings: embed through rag.")
+            self._embedder = LocalEmbedder(EmbedSettings(quantize=self.embedder_name.endswith("-dynq")))
+        return list(self._embedder.embed(list(input)))
 
-    with Progress(
-        TextColumn("[bold]{task.description:<10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[rate]}"),
-        console=Console(stderr=True),
-        disable=not show,
-        transient=False,
-    ) as bar:
-        yield bar
+    @staticmethod
+    def name() -> str:
+        return "rag"
 
+    def get_config(self) -> dict[str, Any]:
+        return {"embedder": self.embedder_name}
 
-def ingest(
-    paths: Iterable[str | Path] | str | Path,
-    collection: str | None = None,
-    settings: Settings | None = None,
-    progress: bool | None = None,
-) -> IngestReport:
-    """Ingest files, folders or corpus records into a collection.
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> ChromaEmbedding:
+        return ChromaEmbedding(config.get("embedder", "local:minilm-l6-int8"))
 
-    >>> report = ingest("papers/", collection="demo")   # doctest: +SKIP
-    >>> report.papers_added, report.failed               # doctest: +SKIP
-    (12, [])
-    """
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    return Store(settings).ingest(paths, collection=collection, progress=progress)
+    def default_space(self) -> str:  # type: ignore[override]
+        return "cosine"

@@ -14,9 +14,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-import platformdirs
-
 from rag.errors import ModelError
+from rag.settings import default_cache_dir
 
 # encoding -> (download URL tiktoken would fetch, sha256 of the decompressed file)
 _BPE_FILES = {
@@ -44,7 +43,7 @@ def ensure_offline_tiktoken(cache_dir: Path | None = None) -> Path:
     Honours an existing ``$TIKTOKEN_CACHE_DIR``; otherwise uses ``cache_dir`` or a per-user cache.
     Idempotent and cheap after the first call.
     """
-    target = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or cache_dir or platformdirs.user_cache_dir("rag") + "/tiktoken")
+    target = Path(os.environ.get("TIKTOKEN_CACHE_DIR") or cache_dir or default_cache_dir() / "tiktoken")
     target.mkdir(parents=True, exist_ok=True)
     for name, (url, sha256) in _BPE_FILES.items():
         dest = target / hashlib.sha1(url.encode()).hexdigest()

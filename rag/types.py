@@ -1,10 +1,39 @@
-"""Pydantic models that cross stage boundaries (ingest → store → retrieve → draft → check → answer)."""
+"""What crosses stage boundaries: pydantic models (read → chunk → store → retrieve → draft → check →
+answer) and the embedder protocol every stage that embeds text is given."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
 
+import numpy as np
 from pydantic import BaseModel, Field
+
+Progress = Callable[[int], None]
+"""Called with the number of items just processed."""
+TokenVectors = tuple[list[str], np.ndarray]
+"""A text's word pieces and their contextual vectors (one L2-normalised row each)."""
+
+
+class Embedder(Protocol):
+    """Turns texts into L2-normalised vectors."""
+
+    @property
+    def name(self) -> str:
+        """Identifies the model and its variant; stored with every collection."""
+        ...
+
+    def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """One float32 row per text."""
+        ...
+
+
+class TokenEmbedder(Embedder, Protocol):
+    """An embedder that also gives each text's contextual token vectors (the offline judge's alignment)."""
+
+    def embed_tokens(self, texts: Sequence[str]) -> list[TokenVectors]:
+        """Per text, its word pieces and one L2-normalised row per piece."""
+        ...
 
 
 class PaperSection(BaseModel):
@@ -74,6 +103,16 @@ class IngestReport(BaseModel):
     )
     failed: list[InputFailure] = Field(default_factory=list, description="Inputs that could not be read, with reasons.")
     seconds: float = Field(0.0, description="Wall-clock time.")
+
+
+class IngestProgress(BaseModel):
+    """A progress event of an ingest: files read, or chunks embedded (with their tokens)."""
+
+    stage: Literal["read", "embed"] = Field(description="`read`: files read; `embed`: chunks embedded and written.")
+    done: int = Field(description="Files or chunks done so far.")
+    total: int = Field(description="Files or chunks in all.")
+    tokens_done: int = Field(0, description="Tokens of the chunks embedded in finished steps.")
+    tokens_total: int = Field(0, description="Tokens of all the chunks to embed.")
 
 
 class CollectionStats(BaseModel):
@@ -243,6 +282,35 @@ class Usage(BaseModel):
     prompt_tokens: int = Field(0, description="Prompt tokens (tiktoken count when the endpoint reports none).")
     completion_tokens: int = Field(0, description="Completion tokens.")
     seconds: dict[str, float] = Field(default_factory=dict, description="Wall-clock seconds per stage.")
+
+    def plus(self, other: Usage) -> Usage:
+        """Calls and tokens of both (the seconds stay this one's)."""
+        return self.model_copy(
+            update={
+                "llm_calls": self.llm_calls + other.llm_calls,
+                "prompt_tokens": self.prompt_tokens + other.prompt_tokens,
+                "completion_tokens": self.completion_tokens + other.completion_tokens,
+            }
+        )
+
+
+class Draft(BaseModel):
+    """A drafter's output, before checking and rendering."""
+
+    title: str = Field(description="Answer title.")
+    sections: list[Section] = Field(default_factory=list, description="The drafted sections, citations as `[n]`.")
+    sources: list[Source] = Field(default_factory=list, description="Cited papers, numbered by first citation.")
+    drafter: str = Field(description="`extractive` or `llm:<model>`.")
+    usage: Usage = Field(default_factory=Usage, description="Model calls and tokens the draft cost.")
+    answerable: bool = Field(True, description="False when the drafter found nothing to answer with.")
+    invalid_keys: list[str] = Field(default_factory=list, description="Source keys the model cited but was not given.")
+
+
+class LLMCall(BaseModel):
+    """What one auxiliary model call (judge, meter) cost, and why its reply was not used, if it was not."""
+
+    usage: Usage = Field(default_factory=Usage, description="Calls and tokens; zero when no call was made.")
+    note: str | None = Field(None, description="Why the offline fallback was used instead, for `grounding.changes`.")
 
 
 class Answer(BaseModel):

@@ -1,15 +1,17 @@
 """answer(): offline extractive drafting, the LLM drafter with a scripted model, and edge cases."""
 
-import importlib
 import json
 import re
 
 import pytest
 
-from rag.answer import aanswer, answer
-from rag.draft import StreamRenumber, build_messages, parse_llm_markdown, title_from_question
-from rag.errors import ConfigError
+from rag.draft import build_messages, parse_llm_markdown
+from rag.errors import ConfigError, InputError
+from rag.indexing import Indexer
+from rag.lang.citations import StreamRenumber
+from rag.lang.lexicon import title_from_question
 from rag.llm import ScriptedChat
+from rag.pipeline import aanswer, answer
 from rag.prompts import available, render, variables
 from rag.retrieve import Retriever
 from rag.store import Store
@@ -31,8 +33,7 @@ def corpus(settings, tmp_path):
     )
     path = tmp_path / "corpus.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    Store(settings).ingest([path], collection="qa-test")
-    importlib.import_module("rag.answer")._RETRIEVERS.clear()  # `rag.answer` the attribute is the function
+    Indexer(Store(settings)).ingest([path], collection="qa-test")
     return records
 
 
@@ -149,9 +150,10 @@ def test_stream_renumber_handles_split_keys():
 
 
 def test_empty_question_and_bad_override(settings, corpus):
-    with pytest.raises(ConfigError):
+    # the caller's input errors are InputError (HTTP 400), naming the input; a missing endpoint is configuration
+    with pytest.raises(InputError, match="question: is empty"):
         answer("  ", collection="qa-test", settings=settings)
-    with pytest.raises(ConfigError, match="Unknown override"):
+    with pytest.raises(InputError, match="nonsense: unknown override"):
         answer("x", collection="qa-test", settings=settings, nonsense=1)
     with pytest.raises(ConfigError, match="needs an endpoint"):
         answer("x", collection="qa-test", settings=settings, drafter="llm")
@@ -226,3 +228,14 @@ def test_llm_mode_uses_the_llm_judge_in_one_more_call(settings, corpus):
     a = answer(QUESTION, collection="qa-test", settings=settings, chat=chat, mode="strict")
     assert a.usage.llm_calls == 2 and a.grounding.judge == "llm-judge:scripted"
     assert "cheese" not in a.markdown and any("Removed" in c for c in a.grounding.changes)
+
+
+def test_pipeline_caches_are_bounded():
+    from rag.pipeline import _Bounded
+
+    built: list[int] = []
+    cache: _Bounded[int, int] = _Bounded(2)
+    for key in (1, 2, 1, 3, 2):
+        cache.get(key, lambda k=key: built.append(k) or k)
+    # 1 and 2 built; 1 reused (now newest); 3 evicts 2, the least recently used; so 2 is built again
+    assert built == [1, 2, 3, 2]

@@ -2,8 +2,9 @@
 
 import pytest
 
-from rag.check import OfflineJudge, check, content_stems, needs_citation, numbers
+from rag.check import OfflineJudge, check, needs_citation, numbers
 from rag.embed import CachedEmbedder, LocalEmbedder
+from rag.lang.lexicon import content_stems
 from rag.types import Chunk, Evidence, Section, Sentence, Source
 
 PASSAGES = {
@@ -135,7 +136,8 @@ async def test_llm_judge_one_call_and_fallback(judge, evidence):
     reply = '[{"id": 1, "score": 0.95, "quote": "Hip fracture incidence was reduced by 26%"}, {"id": 2, "score": 0.05, "quote": ""}]'
     chat = ScriptedChat([reply])
     llm = LLMJudge(chat, judge)
-    await llm.prepare(claims_to_check(sections, sources(), evidence))
+    call = await llm.prepare(claims_to_check(sections, sources(), evidence))
+    assert call.note is None and call.usage.llm_calls == 1 and call.usage.prompt_tokens > 0
     assert len(chat.calls) == 1 and "Claim 2: Statins prevent dementia" in chat.calls[0][1].content
     _, _, report = check(sections, sources(), evidence, llm, "flag")
     assert report.judge == "llm-judge:scripted"
@@ -143,8 +145,9 @@ async def test_llm_judge_one_call_and_fallback(judge, evidence):
     assert report.sentences[0].quote == "Hip fracture incidence was reduced by 26%"
 
     broken = LLMJudge(ScriptedChat(["I think they are fine."]), judge)
-    await broken.prepare(claims_to_check(sections, sources(), evidence))
-    assert broken.error and "offline judge used instead" in broken.error
+    call = await broken.prepare(claims_to_check(sections, sources(), evidence))
+    assert call.note and "offline judge used instead" in call.note
+    assert call.usage.llm_calls == 1  # the unusable reply still cost a call
     _, _, report = check(sections, sources(), evidence, broken, "flag")
     assert report.sentences[0].verdict == "supported"  # the offline fallback still decides
 
@@ -238,7 +241,7 @@ def test_verbatim_quotes_are_not_second_guessed(judge):
 
 
 def test_pole_clash_finds_a_finding_turned_round():
-    from rag.cues import pole_clash, poles
+    from rag.lang.findings import pole_clash, poles
 
     assert (1, -1) in poles("Increased acetylation worsens axonal transport.")
     assert (7, -1) in poles("The test is inaccurate.") and (7, 1) not in poles("The test is inaccurate.")

@@ -64,3 +64,19 @@ def test_ask_json_offline(settings, scifact_slice, monkeypatch):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["drafter"] == "extractive" and data["sources"] and data["markdown"].startswith("# ")
+
+
+def test_eval_without_the_eval_extra_says_what_to_install(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "evals.run", None)  # what a missing optional library looks like
+    result = runner.invoke(app, ["eval", "--corpus", "c.jsonl", "--questions", "q.jsonl", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "pip install -e '.[eval]'" in result.stderr
+
+
+def test_preset_help_names_the_real_presets():
+    from rag.settings import PRESETS
+
+    result = runner.invoke(app, ["ingest", "--help"])
+    assert all(name in result.stdout for name in PRESETS) and "quality" not in result.stdout

@@ -6,10 +6,11 @@ import json
 import pytest
 
 from evals.decision import held_out, kind_of, macro_f1, score, stance_pairs
-from rag.answer import answer
 from rag.consensus import OfflineStance, parse_stances, verdict_of
 from rag.embed import CachedEmbedder, LocalEmbedder
+from rag.indexing import Indexer
 from rag.llm import ScriptedChat
+from rag.pipeline import answer
 from rag.store import Store
 from rag.types import Chunk, Consensus, Evidence, PaperStance, Source
 
@@ -108,7 +109,7 @@ def test_consensus_summary_counts():
 def aspirin(settings, tmp_path):
     path = tmp_path / "aspirin.jsonl"
     path.write_text("".join(json.dumps({"doc_id": d, "title": d, "abstract": t}) + "\n" for d, t in PAPERS.items()))
-    Store(settings).ingest([path], collection="aspirin", progress=False)
+    Indexer(Store(settings)).ingest([path], collection="aspirin")
     return settings
 
 
@@ -180,7 +181,7 @@ def test_decision_pairs_and_splits():
 
 
 def test_finding_cues():
-    from rag.cues import STANCE_FEATURES, p_values, read_passages
+    from rag.lang.findings import STANCE_FEATURES, p_values, read_passages
 
     assert p_values("p < 0.001, p = 0.42 and P>0.05; also p=0.03") == (2, 2)
     reading = read_passages(

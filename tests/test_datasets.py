@@ -13,6 +13,7 @@ import pytest
 
 from rag.datasets import SOURCES, Source, corpus_path, fetch, find_local, git_blob_sha1
 from rag.errors import DatasetError
+from rag.settings import Settings
 from tests.conftest import shared
 
 
@@ -112,5 +113,7 @@ def test_local_copy_wins(monkeypatch, tmp_path):
     folder.mkdir(parents=True)
     (folder / "corpus.jsonl").write_text('{"doc_id": "t:1", "abstract": "x"}\n')
     monkeypatch.setenv("RAG_DATA_DIR", str(tmp_path / "data"))
-    assert find_local("toy") == folder / "corpus.jsonl"
-    assert corpus_path("toy", tmp_path / "cache", {}) == folder / "corpus.jsonl"
+    data_dir = Settings().data_dir  # RAG_DATA_DIR reaches the code through the settings tree
+    assert data_dir == tmp_path / "data"
+    assert find_local("toy", data_dir=data_dir) == folder / "corpus.jsonl"
+    assert corpus_path("toy", tmp_path / "cache", {}, data_dir=data_dir) == folder / "corpus.jsonl"

@@ -13,7 +13,7 @@ from rag.errors import (
     TextEncodingError,
     UnsupportedFormatError,
 )
-from rag.ingest import collect_files, read_path
+from rag.read import collect_files, read_path
 from rag.types import Paper
 from tests.conftest import make_pdf
 

@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-from rag.embed import ChromaEmbedding, LocalEmbedder
+from rag.embed import LocalEmbedder
 from rag.settings import EmbedSettings
+from rag.store import ChromaEmbedding
 
 
 def test_tiktoken_loads_from_the_wheel_into_an_empty_cache(tmp_path):
@@ -120,3 +121,16 @@ def test_token_pass_also_fills_the_vector_cache(embedder):
     assert np.allclose(
         cached.embed(["a new sentence about bone"]), embedder.embed(["a new sentence about bone"]), atol=1e-4
     )
+
+
+def test_cache_of_nothing_has_the_inner_embedders_width(embedder):
+    from rag.embed import CachedEmbedder
+
+    class Wide:
+        name = "test:wide"
+
+        def embed(self, texts, progress=None):
+            return np.zeros((len(texts), 1536), dtype=np.float32)
+
+    assert CachedEmbedder(embedder).embed([]).shape == (0, 384)
+    assert CachedEmbedder(Wide()).embed([]).shape == (0, 1536)

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from rag.adapters import LangChainEmbeddings, LangChainRetriever
+from rag.indexing import Indexer
 from rag.retrieve import Retriever
 from rag.store import Store
 from rag.types import Filters
@@ -13,7 +14,7 @@ from rag.types import Filters
 @pytest.fixture
 def store(settings, scifact_slice):
     store = Store(settings)
-    store.ingest([scifact_slice], collection="sci")
+    Indexer(store).ingest([scifact_slice], collection="sci")
     return store
 
 
@@ -60,7 +61,7 @@ def test_doc_id_and_year_filters(store, scifact_slice, tmp_path):
         + json.dumps({"doc_id": "d:new", "title": "Bone loss", "abstract": "Bone loss in young mice.", "year": 2020})
         + "\n"
     )
-    store.ingest([dated], collection="sci")
+    Indexer(store).ingest([dated], collection="sci")
     got = Retriever(store=store, collection="sci").search(
         "bone loss mice", filters=Filters(year_min=2000, year_max=2021)
     )
@@ -77,15 +78,15 @@ def test_bm25_index_follows_ingest_reingest_and_delete(store, tmp_path):
         json.dumps({"doc_id": "n:1", "title": "Axolotl heart", "abstract": "Zebrafish and axolotl heart regeneration."})
         + "\n"
     )
-    store.ingest([new], collection="sci")
+    Indexer(store).ingest([new], collection="sci")
     assert retriever.search(query, system="bm25")[0].chunk.doc_id == "n:1"
 
     rev = store.revision("sci")
-    store.ingest([new], collection="sci")  # unchanged: the index is not rebuilt
+    Indexer(store).ingest([new], collection="sci")  # unchanged: the index is not rebuilt
     assert store.revision("sci") == rev and retriever.bm25().revision == rev
 
     new.write_text(json.dumps({"doc_id": "n:1", "title": "Newt limb", "abstract": "Limb regrowth in newts."}) + "\n")
-    store.ingest([new], collection="sci")
+    Indexer(store).ingest([new], collection="sci")
     assert all(e.chunk.doc_id != "n:1" for e in retriever.search(query, system="bm25"))
     assert retriever.search("newt limb regrowth", system="bm25")[0].chunk.doc_id == "n:1"
 

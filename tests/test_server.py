@@ -12,6 +12,7 @@ import openai
 import pytest
 import uvicorn
 
+from rag.indexing import Indexer
 from rag.server import create_app
 from rag.settings import Settings
 from rag.store import Store
@@ -24,7 +25,7 @@ def server(tmp_path_factory):
     corpus = home / "corpus.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in head_lines(shared("pubmedqa"), 40)))
     settings = Settings(home=home / "home", collection="papers", server={"api_keys": "k1,k2", "max_concurrent": 2})
-    Store(settings).ingest([corpus], collection="papers")
+    Indexer(Store(settings)).ingest([corpus], collection="papers")
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
@@ -203,3 +204,19 @@ def test_web_page_in_headless_chromium(server, tmp_path):
         browser.close()
     assert shot.stat().st_size > 10_000
     print(f"screenshot: {shot}")
+
+
+def test_outages_are_503_and_bad_input_400(tmp_path):
+    """A Chroma server that is down is an outage (503), not the caller's fault; bad input names itself (400)."""
+    from fastapi.testclient import TestClient
+
+    down = Settings(home=tmp_path / "home", chroma_url=f"http://127.0.0.1:{free_port()}")
+    with TestClient(create_app(down)) as http:
+        got = http.post("/v1/answer", json={"question": QUESTION})
+        assert got.status_code == 503 and "Cannot reach the Chroma server" in got.json()["error"]["message"]
+        assert got.json()["error"]["type"] == "service_unavailable"
+        got = http.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": QUESTION}]})
+        assert got.status_code == 503
+    with TestClient(create_app(Settings(home=tmp_path / "empty"))) as http:
+        got = http.post("/v1/answer", json={"question": "   "})
+        assert got.status_code == 400 and got.json()["error"]["message"] == "question: is empty"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rag.errors import StoreUnavailableError
+from rag.indexing import Indexer
 from rag.settings import Settings
 from rag.store import Store
 from tests.conftest import free_port
@@ -60,11 +61,11 @@ def test_ingest_and_query_through_a_chroma_server(chroma_server, tmp_path, scifa
     settings = Settings(home=tmp_path / "home")
     assert settings.chroma_url == chroma_server
     store = Store(settings)
-    report = store.ingest([scifact_slice], collection="remote")
+    report = Indexer(store).ingest([scifact_slice], collection="remote")
     assert report.papers_added == 30 and report.failed == []
     assert not (tmp_path / "home" / "chroma").exists()  # nothing written to the embedded store
 
-    again = Store(settings).ingest([scifact_slice], collection="remote")
+    again = Indexer(Store(settings)).ingest([scifact_slice], collection="remote")
     assert again.papers_unchanged == 30 and again.chunks_added == 0
     (stats,) = Store(settings).stats("remote")
     assert stats.papers == 30 and stats.chunks == report.chunks_added
@@ -85,11 +86,11 @@ def test_bm25_index_follows_the_server_collection(chroma_server, tmp_path, monke
     store = Store(settings)
     path = tmp_path / "papers.jsonl"
     path.write_text(json.dumps({"doc_id": "s:1", "title": "Axolotl", "abstract": "Axolotl limb regeneration."}) + "\n")
-    store.ingest([path], collection="remote-bm25")
+    Indexer(store).ingest([path], collection="remote-bm25")
     retriever = Retriever(settings, collection="remote-bm25")
     assert retriever.search("axolotl regeneration", system="bm25")[0].chunk.doc_id == "s:1"
     path.write_text(json.dumps({"doc_id": "s:1", "title": "Newt", "abstract": "Newt tail regrowth."}) + "\n")
-    store.ingest([path], collection="remote-bm25")
+    Indexer(store).ingest([path], collection="remote-bm25")
     assert retriever.search("axolotl regeneration", system="bm25") == []
     assert retriever.search("newt tail regrowth", system="bm25")[0].chunk.doc_id == "s:1"
     store.delete_papers(["s:1"], "remote-bm25")

@@ -12,6 +12,7 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
+from rag.indexing import Indexer  # noqa: E402
 from rag.server import create_app  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.store import Store  # noqa: E402
@@ -31,7 +32,7 @@ _corpus.write_text(
     )
 )
 _settings = Settings(home=_home / "home", collection="papers")
-Store(_settings).ingest([_corpus], collection="papers", progress=False)
+Indexer(Store(_settings)).ingest([_corpus], collection="papers")
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_settings))
 
 

@@ -1,6 +1,6 @@
 from rag.chunk import chunk_paper, paper_hash
+from rag.lang.sentences import split_sentences
 from rag.settings import ChunkSettings
-from rag.text import split_sentences
 from rag.tokens import count_tokens
 from rag.types import Paper, PaperSection
 
@@ -66,7 +66,7 @@ def test_overlong_sentence_is_cut_at_token_boundaries():
 
 
 def test_with_citation_goes_before_final_punctuation():
-    from rag.text import with_citation
+    from rag.lang.citations import with_citation
 
     assert with_citation("It rose.", 3) == "It rose [3]."
     assert with_citation("Did it rise? ", 2) == "Did it rise [2]?"

@@ -78,9 +78,3 @@ def _add(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
         end -= 1
     if end > start:
         spans.append((start, end))
-
-
-def with_citation(text: str, number: int) -> str:
-    """Put ``[number]`` before a sentence's final punctuation: ``"It rose."`` → ``"It rose [3]."``."""
-    text = text.rstrip()
-    return f"{text[:-1]} [{number}]{text[-1]}" if text[-1:] in ".!?" else f"{text} [{number}]."

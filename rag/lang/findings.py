@@ -1,5 +1,5 @@
-"""Reading scientific findings: content words, negation and direction, effect and null-result cues,
-p-values, and the per-paper stance features built from them.
+"""Reading scientific findings: negation and direction, poles, effect and null-result cues, p-values,
+and the per-paper stance features built from them.
 
 Shared by the grounding checker (is a claim contradicted by what it cites?) and the consensus meter
 (where does a paper stand on the question?), so both read findings the same way.
@@ -13,11 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.draft import chunk_sentences
-from rag.embed import Embedder
-from rag.types import Chunk, Evidence
+from rag.lang.lexicon import WORD, content_stems
+from rag.lang.roles import chunk_sentences
+from rag.types import Chunk, Embedder, Evidence
 
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)?")
 NEGATION = re.compile(
     r"\b(not|no|never|none|neither|nor|without|fail(?:s|ed)? to|lack(?:s|ed)?|absence of|unable|cannot|"
     r"does not|did not|do not|is not|are not|was not|were not|n't)\b",
@@ -37,108 +36,6 @@ DOWN = re.compile(
     r"negative(?:ly)?|weak(?:er|ly)?|shorter|smaller|slower|insufficient|dispensable|unnecessary)\b",
     re.IGNORECASE,
 )
-STOP = set(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "of",
-        "in",
-        "on",
-        "to",
-        "for",
-        "with",
-        "by",
-        "at",
-        "from",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "that",
-        "this",
-        "these",
-        "those",
-        "it",
-        "its",
-        "their",
-        "there",
-        "which",
-        "who",
-        "whom",
-        "what",
-        "when",
-        "where",
-        "how",
-        "than",
-        "then",
-        "also",
-        "may",
-        "might",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "has",
-        "have",
-        "had",
-        "do",
-        "does",
-        "did",
-        "not",
-        "no",
-        "into",
-        "over",
-        "under",
-        "between",
-        "among",
-        "via",
-        "per",
-        "both",
-        "each",
-        "such",
-        "other",
-        "more",
-        "most",
-        "less",
-        "least",
-        "very",
-    ]
-)
-
-
-def stem(word: str) -> str:
-    w = word.lower()
-    for suffix in (
-        "ational",
-        "ations",
-        "ation",
-        "ments",
-        "ment",
-        "ness",
-        "ings",
-        "ing",
-        "ies",
-        "ied",
-        "es",
-        "ed",
-        "ly",
-        "s",
-    ):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            return w[: -len(suffix)]
-    return w
-
-
-def content_stems(text: str) -> set[str]:
-    return {stem(w) for w in WORD.findall(text) if w.lower() not in STOP and (len(w) > 2 or w.isdigit())}
 
 
 def direction(text: str) -> int:

@@ -1,0 +1,205 @@
+"""Checking an answer: every cited sentence against the evidence it cites, with receipts and repairs.
+
+For each sentence of a draft: its citations are resolved to evidence chunks; a judge scores
+whether the concatenation of the cited chunks supports it (ALCE's citation recall) and whether
+each citation is needed (citation precision: a citation is irrelevant when it alone does not
+support the sentence and the others do without it); out-of-range citations and citation-worthy
+sentences without a citation are flagged. Each verdict comes with the best supporting quote and
+its character span in the chunk. Repair (``strict``) re-cites an unsupported sentence to the
+evidence that supports it, or removes it; ``flag`` keeps it marked; ``off`` skips the check.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rag.check.base import Judge, Support
+from rag.lang.citations import source_for, strip_markers, with_citation
+from rag.types import Evidence, GroundingReport, Section, Sentence, SentenceVerdict, Source
+
+_MIN_CLAIM_WORDS = 5  # shorter sentences are connectives or fragments, not claims
+
+
+def needs_citation(sentence: Sentence) -> bool:
+    """Whether a sentence states something a source must back: as in ALCE, every sentence of
+    substance does; only our own framing sentences and fragments do not."""
+    if sentence.kind == "framing":
+        return False
+    return len(strip_markers(sentence.text).split()) >= _MIN_CLAIM_WORDS
+
+
+def _chunks_of(sources: list[Source], evidence: Sequence[Evidence]) -> dict[int, list[Evidence]]:
+    """Source number → the evidence chunks it stands for (the cited ones, else all of the paper's)."""
+    out: dict[int, list[Evidence]] = {}
+    for s in sources:
+        cited = [e for e in evidence if e.chunk.doc_id == s.doc_id and e.chunk.chunk_id in s.chunk_ids]
+        out[s.number] = cited or [e for e in evidence if e.chunk.doc_id == s.doc_id]
+    return out
+
+
+def _passages(
+    numbers_: list[int], chunks_of: dict[int, list[Evidence]]
+) -> tuple[list[str], list[tuple[int, Evidence]]]:
+    passages, owners = [], []
+    for n in numbers_:
+        for ev in chunks_of.get(n, []):
+            passages.append(ev.chunk.text)
+            owners.append((n, ev))
+    return passages, owners
+
+
+def claims_to_check(
+    sections: list[Section], sources: list[Source], evidence: Sequence[Evidence]
+) -> list[tuple[str, list[str]]]:
+    """Every cited sentence with the passages its valid citations point at (what a judge is asked)."""
+    chunks_of = _chunks_of(sources, evidence)
+    items = []
+    for section in sections:
+        for sentence in section.sentences:
+            valid = [n for n in sentence.citations if n in chunks_of]
+            if valid:
+                items.append((strip_markers(sentence.text), _passages(valid, chunks_of)[0]))
+    return items
+
+
+@dataclass
+class _Tally:
+    claims: int = 0
+    supported: int = 0
+    uncited: int = 0
+    citations: int = 0
+    relevant: int = 0
+    invalid: int = 0
+
+    def fill(self, report: GroundingReport) -> None:
+        report.citation_recall = round(self.supported / self.claims, 4) if self.claims else None
+        report.citation_precision = (
+            round(self.relevant / max(self.citations - self.invalid, 1), 4) if self.citations else None
+        )
+        report.uncited_rate = round(self.uncited / self.claims, 4) if self.claims else None
+        report.invalid_citation_rate = round(self.invalid / self.citations, 4) if self.citations else None
+
+
+class _Checker:
+    """One answer's check: the judge, the evidence, the running tally and the receipt."""
+
+    def __init__(self, sources: list[Source], evidence: Sequence[Evidence], judge: Judge, mode: str) -> None:
+        self.sources, self.evidence, self.judge, self.mode = sources, evidence, judge, mode
+        self.chunks_of = _chunks_of(sources, evidence)
+        self.report = GroundingReport(judge=judge.name, mode=mode)
+        self.tally = _Tally()
+
+    def sentence(self, section: Section, sentence: Sentence) -> Sentence | None:
+        """The sentence as kept (possibly repaired or marked), or None when removed; records its verdict."""
+        verdict = SentenceVerdict(
+            section=section.title, sentence=sentence.text, citations=sentence.citations, verdict="no_claim"
+        )
+        self.report.sentences.append(verdict)
+        bad = [n for n in sentence.citations if n not in self.chunks_of]
+        worthy = needs_citation(sentence)
+        self.tally.citations += len(sentence.citations)
+        self.tally.invalid += len(bad)
+        self.tally.claims += worthy
+        if bad:
+            verdict.verdict = "invalid_citation"
+        if not sentence.citations:
+            if not worthy:
+                return sentence
+            self.tally.uncited += 1
+            verdict.verdict, verdict.action = "uncited", "flagged"
+            # a claim with no citation cannot be re-cited with confidence of what it meant: keep it, marked
+            self.report.changes.append(f"Flagged a claim without citation: {sentence.text[:120]}")
+            return sentence.model_copy(update={"flagged": True})
+        return self._judged(section, sentence, verdict, bad, worthy)
+
+    def _judged(
+        self, section: Section, sentence: Sentence, verdict: SentenceVerdict, bad: list[int], worthy: bool
+    ) -> Sentence | None:
+        claim = strip_markers(sentence.text)
+        valid = [n for n in sentence.citations if n in self.chunks_of]
+        passages, owners = _passages(valid, self.chunks_of)
+        result = self.judge.support(claim, passages) if passages else Support(0.0, 0, (0, 0))
+        verdict.score = round(result.score, 4)
+        if passages:
+            owner, ev = owners[result.passage]
+            verdict.best_source, verdict.chunk_id = owner, ev.chunk.chunk_id
+            verdict.quote = passages[result.passage][result.span[0] : result.span[1]]
+            verdict.quote_span = result.span
+        if passages and result.supported(self.judge.threshold):
+            self.tally.supported += worthy
+            verdict.verdict = "supported" if not bad else "invalid_citation"
+            self.tally.relevant += self._relevant_citations(claim, valid)
+            return _drop_invalid(sentence, bad) if bad and self.mode == "strict" else sentence
+        verdict.verdict = "unsupported" if not bad else "invalid_citation"
+        if self.mode != "strict":
+            verdict.action = "flagged"
+            return sentence.model_copy(update={"flagged": True})
+        repaired = self._recite(claim, sentence, verdict)
+        if repaired is not None:
+            self.tally.supported += worthy
+            return repaired
+        verdict.action = "removed"
+        self.report.changes.append(f"Removed an unsupported sentence from “{section.title}”: {sentence.text[:120]}")
+        return None
+
+    def _relevant_citations(self, claim: str, valid: list[int]) -> int:
+        if len(valid) == 1:
+            return 1
+        count = 0
+        for n in valid:
+            alone = self.judge.support(claim, _passages([n], self.chunks_of)[0]).supported(self.judge.threshold)
+            others = [m for m in valid if m != n]
+            without = self.judge.support(claim, _passages(others, self.chunks_of)[0]).supported(self.judge.threshold)
+            count += int(alone or not without)  # irrelevant only when it adds nothing the others lack
+        return count
+
+    def _recite(self, claim: str, sentence: Sentence, verdict: SentenceVerdict) -> Sentence | None:
+        """Point an unsupported sentence at the evidence that supports it best, if any does."""
+        if not self.evidence:
+            return None
+        result = self.judge.support(claim, [e.chunk.text for e in self.evidence])
+        if not result.supported(self.judge.threshold):
+            return None
+        ev = self.evidence[result.passage]
+        source = source_for(self.sources, ev.chunk)
+        text = with_citation(strip_markers(sentence.text), source.number)
+        verdict.action = "recited"
+        verdict.best_source, verdict.chunk_id, verdict.score = source.number, ev.chunk.chunk_id, round(result.score, 4)
+        verdict.quote = ev.chunk.text[result.span[0] : result.span[1]]
+        verdict.quote_span = result.span
+        self.report.changes.append(f"Re-cited to [{source.number}]: {text[:120]}")
+        return sentence.model_copy(update={"text": text, "citations": [source.number]})
+
+
+def _drop_invalid(sentence: Sentence, bad: list[int]) -> Sentence:
+    text = sentence.text
+    for n in bad:
+        text = text.replace(f"[{n}]", "")
+    return sentence.model_copy(
+        update={
+            "text": re.sub(r"\s+([.!?])$", r"\1", text.strip()),
+            "citations": [c for c in sentence.citations if c not in bad],
+        }
+    )
+
+
+def check(
+    sections: list[Section],
+    sources: list[Source],
+    evidence: Sequence[Evidence],
+    judge: Judge,
+    mode: str = "flag",
+) -> tuple[list[Section], list[Source], GroundingReport]:
+    """Verify every sentence; returns the (repaired) sections and sources, and the receipt."""
+    if mode == "off":
+        return sections, sources, GroundingReport(judge=judge.name, mode=mode)
+    checker = _Checker(sources, evidence, judge, mode)
+    out_sections: list[Section] = []
+    for section in sections:
+        kept = [s for s in (checker.sentence(section, sentence) for sentence in section.sentences) if s is not None]
+        if kept:
+            out_sections.append(section.model_copy(update={"sentences": kept}))
+    checker.tally.fill(checker.report)
+    return out_sections, sources, checker.report

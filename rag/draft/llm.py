@@ -1,0 +1,102 @@
+"""The LLM drafter: one chat-model call, the sources fenced as data, ``[S3]`` keys renumbered to ``[n]``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from rag.errors import LLMResponseError
+from rag.lang.citations import SourceNumbers, renumber_keys
+from rag.lang.lexicon import title_from_question
+from rag.lang.sentences import split_sentences
+from rag.llm import ChatModel, Message
+from rag.prompts import fence, render
+from rag.settings import Settings
+from rag.types import Draft, Evidence, Section, Sentence
+
+INSUFFICIENT = "INSUFFICIENT_EVIDENCE"
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_SOURCE_LIST = re.compile(r"(?i)^(sources|references)\b")  # the model's own list: we render ours
+
+
+def format_sources(evidence: Sequence[Evidence]) -> str:
+    blocks = []
+    for i, ev in enumerate(evidence, start=1):
+        c = ev.chunk
+        attrs = f'id="S{i}"' + (f' year="{c.year}"' if c.year else "")
+        title = fence(c.title).replace('"', "'")
+        blocks.append(f'<source {attrs} title="{title}">\n{fence(c.text)}\n</source>')
+    return "\n".join(blocks)
+
+
+def build_messages(question: str, evidence: Sequence[Evidence], settings: Settings) -> list[Message]:
+    system = render("draft_system_v1", max_sections=settings.answer.max_sections)
+    user = render("draft_user_v1", question=fence(question), n_sources=len(evidence), sources=format_sources(evidence))
+    return [Message("system", system), Message("user", user)]
+
+
+def parse_llm_markdown(text: str, evidence: Sequence[Evidence]) -> tuple[str, list[Section], SourceNumbers, list[str]]:
+    """Split the model's Markdown into title and sections; renumber ``[S3]`` keys to ``[n]``."""
+    numbers = SourceNumbers(evidence)
+    invalid: list[str] = []
+    title = ""
+    sections: list[Section] = []
+    current = Section(title="Introduction", level=2)
+    buffer: list[str] = []
+
+    def flush() -> None:
+        for raw in split_sentences(" ".join(buffer)):
+            sentence, cites = renumber_keys(raw, numbers, invalid)
+            if sentence:
+                current.sentences.append(Sentence(text=sentence, citations=cites))
+        buffer.clear()
+
+    for line in text.replace("\r\n", "\n").split("\n"):
+        heading = _HEADING.match(line)
+        if heading:
+            flush()
+            level = len(heading.group(1))
+            if level == 1 and not title:
+                title = heading.group(2).strip()
+                continue
+            if current.sentences or current.title != "Introduction":
+                sections.append(current)
+            current = Section(title=heading.group(2).strip(), level=min(max(level, 2), 3))
+        elif line.strip():
+            buffer.append(_LIST_ITEM.sub("", line.strip()))
+        else:
+            flush()
+    flush()
+    if current.sentences:
+        sections.append(current)
+    sections = [s for s in sections if s.sentences and not _SOURCE_LIST.match(s.title)]
+    return title, sections, numbers, invalid
+
+
+class LLMDrafter:
+    """Drafts with one chat-model call."""
+
+    def __init__(self, chat: ChatModel, settings: Settings) -> None:
+        self.chat, self.settings = chat, settings
+
+    async def draft(
+        self, question: str, evidence: Sequence[Evidence], on_token: Callable[[str], None] | None = None
+    ) -> Draft:
+        messages = build_messages(question, evidence, self.settings)
+        completion = await self.chat.complete(messages, on_token=on_token)
+        usage = completion.usage()
+        text = completion.text.strip()
+        if text.startswith(INSUFFICIENT):
+            return Draft(title=title_from_question(question), drafter=self.chat.name, usage=usage, answerable=False)
+        title, sections, numbers, invalid = parse_llm_markdown(text, evidence)
+        if not sections:
+            raise LLMResponseError(f"The model's answer had no usable text: {text[:200]!r}")
+        return Draft(
+            title=title or title_from_question(question),
+            sections=sections,
+            sources=numbers.sources,
+            drafter=self.chat.name,
+            usage=usage,
+            invalid_keys=invalid,
+        )

@@ -1,0 +1,6 @@
+"""Language helpers every stage may use; they import no stage (``lint-imports`` keeps it so).
+
+:mod:`.sentences` (splitting), :mod:`.lexicon` (words, stop words, stemmer, title case),
+:mod:`.roles` (sentence roles from section labels and cues), :mod:`.findings` (negation, poles,
+effect and null-result cues, stance features), :mod:`.citations` (markers, keys, source numbering).
+"""

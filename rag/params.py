@@ -1,0 +1,124 @@
+"""Fitted parameters that ship with the package, one pydantic model per kind.
+
+A file is read strictly: unknown or missing keys are rejected, shapes are checked, and the code
+that uses the parameters checks the feature names against its own lists (:meth:`Logistic.check`,
+:meth:`StanceParams.check`) — a file fitted for other features fails loudly instead of silently
+scoring with zeros. The judge's or meter's version is the file's ``version``. The fitting code
+lives in ``evals/`` (``python -m evals.checker fit``, ``python -m evals.decision fit``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Literal, TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from rag.errors import ModelError
+
+JUDGE_FILE = "judge_offline_v3.json"
+STANCE_FILE = "stance_offline_v1.json"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_names(kind: str, found: list[str], expected: list[str]) -> None:
+    if found != expected:
+        missing = [f for f in expected if f not in found]
+        unknown = [f for f in found if f not in expected]
+        raise ModelError(
+            f"{kind} parameters do not fit the code: missing features {missing}, unknown features {unknown}"
+            + ("" if missing or unknown else " (same names, another order)")
+            + "; refit them (see rag/params.py)."
+        )
+
+
+class Logistic(_Strict):
+    """A logistic model: ``sigmoid(bias + weights · features)``."""
+
+    features: list[str] = Field(description="Feature names, in the order of `weights`.")
+    weights: list[float]
+    bias: float
+
+    @model_validator(mode="after")
+    def _shape(self) -> Logistic:
+        if len(self.weights) != len(self.features):
+            raise ValueError(f"{len(self.weights)} weights for {len(self.features)} features")
+        return self
+
+    def check(self, kind: str, expected: list[str]) -> Logistic:
+        _check_names(kind, self.features, expected)
+        return self
+
+    def probability(self, x: np.ndarray) -> float:
+        return 1.0 / (1.0 + float(np.exp(-(self.bias + float(np.asarray(self.weights) @ x)))))
+
+
+class JudgeParams(_Strict):
+    """The offline citation judge: relevance × polarity, and the support threshold."""
+
+    version: str = Field(description="The judge's name in receipts, e.g. `offline-v3`.")
+    relevance: Logistic
+    polarity: Logistic | None = None
+    threshold: float = Field(ge=0.0, le=1.0)
+    fitted_on: str = ""
+
+
+class Aggregation(_Strict):
+    """How the per-paper stances are weighed into a verdict (see ``rag.consensus.verdict_of``)."""
+
+    tau: float = Field(gt=0.0, description="Temperature of the retrieval-score softmax that weights papers.")
+    decided_at: float
+    possibly_at: float
+    yes_at: float
+    no_at: float
+
+
+class StanceParams(_Strict):
+    """The offline consensus meter: a softmax over stance features, and verdict thresholds per question form."""
+
+    version: str = Field(description="The meter's name, e.g. `offline-v1`.")
+    features: list[str]
+    stances: list[str]
+    weights: list[list[float]] = Field(description="One row per stance, one column per feature.")
+    bias: list[float]
+    aggregation: dict[Literal["question", "claim"], Aggregation]
+    fitted_on: str = ""
+
+    @model_validator(mode="after")
+    def _shape(self) -> StanceParams:
+        rows, cols = len(self.weights), {len(r) for r in self.weights}
+        if rows != len(self.stances) or cols != {len(self.features)} or len(self.bias) != len(self.stances):
+            raise ValueError(
+                f"weights {rows}x{sorted(cols)} and bias {len(self.bias)} do not fit "
+                f"{len(self.stances)} stances x {len(self.features)} features"
+            )
+        if set(self.aggregation) != {"question", "claim"}:
+            raise ValueError("aggregation needs both forms, `question` and `claim`")
+        return self
+
+    def check(self, features: list[str], stances: list[str]) -> StanceParams:
+        _check_names("Stance", self.features, features)
+        _check_names("Stance classes of the", self.stances, stances)
+        return self
+
+
+P = TypeVar("P", JudgeParams, StanceParams)
+
+
+def parse(kind: type[P], text: str, where: str) -> P:
+    """Parameters of ``kind`` from JSON text; :class:`ModelError` naming ``where`` when they do not fit."""
+    try:
+        return kind.model_validate_json(text)
+    except ValidationError as exc:
+        raise ModelError(f"{where}: not valid {kind.__name__}: {exc}") from None
+
+
+@lru_cache(maxsize=4)
+def bundled(kind: type[P], filename: str) -> P:
+    """The parameters shipped in the package as ``rag/<filename>``."""
+    return parse(kind, (resources.files("rag") / filename).read_text(), f"rag/{filename}")

@@ -1,0 +1,325 @@
+"""`answer(question)`: retrieve → draft → check → consensus → render, the pipeline's front door.
+
+A :class:`Pipeline` owns what is slow to load — retrievers (and their indexes), embedder caches,
+an NLI model — for one store, bounded so a long-running server does not grow without end. The
+module-level :func:`answer` / :func:`aanswer` keep a few pipelines, one per store and embedder.
+
+>>> import rag
+>>> a = rag.answer("Can vitamin D reverse osteoporosis?", collection="demo")   # doctest: +SKIP
+>>> print(a.markdown)                                                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from rag.check import Judge, LLMJudge, NLIJudge, OfflineJudge, check, claims_to_check
+from rag.consensus import LLMStance, OfflineStance
+from rag.draft import ExtractiveDrafter, LLMDrafter
+from rag.embed import CachedEmbedder, Embedder, LocalEmbedder
+from rag.errors import ConfigError, InputError
+from rag.lang.citations import StreamRenumber
+from rag.lang.lexicon import title_from_question
+from rag.llm import ChatModel, make_chat
+from rag.render import render_markdown, tail
+from rag.retrieve import Retriever
+from rag.settings import Settings
+from rag.types import Answer, Citation, Draft, Evidence, Filters, GroundingReport, Section, Sentence, Source, Usage
+
+K = TypeVar("K")
+V = TypeVar("V")
+_NEEDS_ENDPOINT = "needs an endpoint: set RAG_LLM_BASE_URL and RAG_LLM_MODEL."
+
+
+class _Bounded(Generic[K, V]):
+    """A small thread-safe LRU of things that are slow to build."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self._items, self._lock = size, OrderedDict[K, V](), threading.Lock()
+
+    def get(self, key: K, build: Callable[[], V]) -> V:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+            value = self._items[key] = build()
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+            return value
+
+
+def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
+    """Per-call overrides by field name, e.g. ``drafter="extractive"``, ``k=8``, ``model="gpt-4o"``."""
+    if not overrides:
+        return settings
+    updates: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        for section in ("answer", "retrieve", "llm", "check"):
+            if key in type(getattr(settings, section)).model_fields:
+                updates.setdefault(section, {})[key] = value
+                break
+        else:
+            raise InputError(key, "unknown override; it names no answer, retrieve, llm or check setting")
+    return settings.model_copy(
+        update={name: getattr(settings, name).model_copy(update=values) for name, values in updates.items()}
+    )
+
+
+def _no_answer(question: str, reason: str) -> list[Section]:
+    text = f"The corpus does not contain evidence that answers “{question.strip()}”."
+    return [
+        Section(
+            title="Introduction", sentences=[Sentence(text=text, kind="framing"), Sentence(text=reason, kind="framing")]
+        )
+    ]
+
+
+def _citations(answer: Answer, grounding: GroundingReport) -> list[Citation]:
+    """Each cited source with the quote it rests on, once per (source, chunk)."""
+    out, seen = [], set()
+    for v in grounding.sentences:
+        if v.best_source and v.chunk_id and (v.best_source, v.chunk_id) not in seen and v.action != "removed":
+            seen.add((v.best_source, v.chunk_id))
+            doc_id = answer.sources[v.best_source - 1].doc_id
+            out.append(Citation(number=v.best_source, doc_id=doc_id, chunk_id=v.chunk_id, quote=v.quote))
+    return out
+
+
+class Pipeline:
+    """Answers questions from the collections of one store (``settings.home`` or ``RAG_CHROMA_URL``).
+
+    >>> pipeline = Pipeline(Settings())                          # doctest: +SKIP
+    >>> pipeline.answer("Does aspirin prevent cancer?").title    # doctest: +SKIP
+    'Does Aspirin Prevent Cancer?'
+    """
+
+    def __init__(self, settings: Settings | None = None, chat: ChatModel | None = None) -> None:
+        self.settings = settings or Settings()
+        self.chat = chat
+        # A retriever holds its collection's BM25 index (~100 MB per million tokens): a few collections at once.
+        self._retrievers: _Bounded[tuple[str, str, str], Retriever] = _Bounded(8)
+        # One cache per embedder (the collection's and the bundled one), each bounded in rows itself.
+        self._embedders: _Bounded[str, CachedEmbedder] = _Bounded(4)
+        self._nli: _Bounded[str, NLIJudge] = _Bounded(1)  # an NLI model is the largest thing here
+
+    # -- what the pipeline owns -------------------------------------------------------------
+    def retriever(self, settings: Settings, collection: str | None) -> Retriever:
+        name = collection or settings.collection
+        key = (name, settings.retrieve.model_dump_json(), settings.embed.model_dump_json())
+        return self._retrievers.get(key, lambda: Retriever(settings, collection=name))
+
+    def cached(self, embedder: Embedder) -> CachedEmbedder:
+        """One cache per embedder: the drafter and the checker embed the same evidence sentences."""
+        return self._embedders.get(embedder.name, lambda: CachedEmbedder(embedder))
+
+    def local(self, settings: Settings) -> CachedEmbedder:
+        # The offline judge and stance model were calibrated with the bundled embedder, whatever the collection uses.
+        embed = settings.embed.model_copy(update={"quantize": True, "batch_size": 1})
+        return self.cached(LocalEmbedder(embed, settings.cache_dir))
+
+    def judge(self, settings: Settings) -> Judge:
+        if settings.check.judge != "nli":
+            return OfflineJudge(self.local(settings), threshold=settings.check.threshold)
+        path = settings.check.nli_path
+        if path is None:
+            raise ConfigError("check.judge='nli' needs RAG_CHECK__NLI_PATH (a folder with model.onnx, tokenizer.json).")
+        return self._nli.get(str(path), lambda: NLIJudge(path, threshold=settings.check.threshold or 0.5))
+
+    # -- the steps ----------------------------------------------------------------------------
+    def _chat_for(self, settings: Settings, chat: ChatModel | None) -> ChatModel | None:
+        chat = chat or self.chat or (make_chat(settings) if settings.answer.drafter in ("auto", "llm") else None)
+        if chat is None:
+            for wanted, what in (
+                (settings.answer.consensus == "llm", "consensus='llm'"),
+                (settings.answer.drafter == "llm", "drafter='llm'"),
+                (settings.check.judge == "llm", "check.judge='llm'"),
+            ):
+                if wanted:
+                    raise ConfigError(f"{what} {_NEEDS_ENDPOINT}")
+        return chat
+
+    async def _draft(
+        self,
+        question: str,
+        evidence: list[Evidence],
+        settings: Settings,
+        chat: ChatModel | None,
+        retriever: Retriever,
+        on_token: Callable[[str], None] | None,
+    ) -> Draft:
+        best = max((e.dense_score or 0.0 for e in evidence), default=0.0)
+        if not evidence or best < settings.answer.min_relevance:
+            return Draft(
+                title=question.strip(), drafter=chat.name if chat else ExtractiveDrafter.name, answerable=False
+            )
+        if chat is None:
+            drafter = ExtractiveDrafter(self.cached(retriever.embedder), settings)
+            return await asyncio.to_thread(drafter.draft_sync, question, evidence)
+        renumber = StreamRenumber(evidence, on_token) if on_token else None
+        draft = await LLMDrafter(chat, settings).draft(question, evidence, on_token=renumber.feed if renumber else None)
+        if renumber:
+            renumber.flush()
+        return draft
+
+    async def _check(
+        self, draft: Draft, evidence: list[Evidence], settings: Settings, chat: ChatModel | None
+    ) -> tuple[list[Section], list[Source], GroundingReport, Usage]:
+        """The checked sections and sources (re-citing may add one), the receipt, the judge's cost."""
+        judge = self.judge(settings)
+        usage, notes = Usage(), []
+        if chat is not None and settings.check.judge in ("auto", "llm") and settings.check.mode != "off":
+            llm_judge = LLMJudge(chat, judge)
+            call = await llm_judge.prepare(claims_to_check(draft.sections, draft.sources, evidence))
+            judge, usage, notes = llm_judge, call.usage, [call.note] if call.note else []
+        sections, sources, grounding = await asyncio.to_thread(
+            check, draft.sections, list(draft.sources), evidence, judge, settings.check.mode
+        )
+        grounding.changes += notes
+        if draft.invalid_keys:
+            grounding.changes.append(
+                f"Dropped citations to sources that were not given: {', '.join(draft.invalid_keys)}"
+            )
+        return sections, sources, grounding, usage
+
+    async def _consensus(
+        self, answer: Answer, evidence: list[Evidence], settings: Settings, chat: ChatModel | None
+    ) -> Usage:
+        """Fills ``answer.consensus``; returns what the meter's call cost."""
+        offline = OfflineStance(self.local(settings))
+        if chat is None or settings.answer.consensus not in ("auto", "llm"):
+            answer.consensus = await asyncio.to_thread(offline.meter, answer.question, answer.sources, evidence)
+            return Usage()
+        answer.consensus, call = await LLMStance(chat, offline).meter(answer.question, answer.sources, evidence)
+        if call.note and answer.grounding:
+            answer.grounding.changes.append(call.note)
+        return call.usage
+
+    # -- the front door -------------------------------------------------------------------
+    async def aanswer(
+        self,
+        question: str,
+        *,
+        collection: str | None = None,
+        settings: Settings | None = None,
+        filters: Filters | None = None,
+        chat: ChatModel | None = None,
+        on_token: Callable[[str], None] | None = None,
+        query: str | None = None,
+        **overrides: Any,
+    ) -> Answer:
+        """Answer ``question`` from a collection: a sectioned, cited :class:`Answer`.
+
+        ``chat`` replaces the configured chat model (tests pass a scripted one); ``on_token`` receives
+        the answer text as it is produced; ``query`` (default: the question) is what retrieval searches
+        for, e.g. a follow-up question joined with the one before it. Other keyword arguments override
+        settings by name.
+        """
+        if not question or not question.strip():
+            raise InputError("question", "is empty")
+        settings = apply_overrides(settings or self.settings, overrides)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        retriever = await asyncio.to_thread(self.retriever, settings, collection)
+        evidence = await asyncio.to_thread(retriever.search, query or question, settings.answer.evidence_k, filters)
+        timings["retrieve"] = round(time.perf_counter() - t0, 3)
+        chat = self._chat_for(settings, chat)
+        draft = await self._draft(question, evidence, settings, chat, retriever, on_token)
+        timings["draft"] = round(time.perf_counter() - t0 - sum(timings.values()), 3)
+        answer = await self._finish(question, draft, evidence, settings, chat, timings)
+        answer.markdown = render_markdown(answer.title, answer.sections, answer)
+        if on_token and chat is None:
+            on_token(answer.markdown)  # the offline drafter produces its text at once
+        elif on_token and answer.answerable:
+            on_token("\n\n" + "\n".join(tail(answer)).strip() + "\n")  # the model streamed the body only
+        timings["total"] = round(time.perf_counter() - t0, 3)
+        answer.usage.seconds = timings
+        return answer
+
+    async def _finish(
+        self,
+        question: str,
+        draft: Draft,
+        evidence: list[Evidence],
+        settings: Settings,
+        chat: ChatModel | None,
+        timings: dict[str, float],
+    ) -> Answer:
+        """Check the draft, build the answer, meter the consensus."""
+        sections, sources, grounding, usage = draft.sections, draft.sources, None, draft.usage
+        if draft.answerable and sections:
+            t = time.perf_counter()
+            sections, sources, grounding, judge_usage = await self._check(draft, evidence, settings, chat)
+            usage = usage.plus(judge_usage)
+            timings["check"] = round(time.perf_counter() - t, 3)
+        answerable = draft.answerable and bool(draft.sections)
+        if not draft.answerable or not sections:
+            best = max((e.dense_score or 0.0 for e in evidence), default=0.0)
+            reason = (
+                "No paper in the collection is close enough to the question to draw on."
+                if best < settings.answer.min_relevance
+                else "The retrieved papers do not address it directly."
+            )
+            sections = _no_answer(question, reason)
+        title = draft.title if draft.answerable else title_from_question(question)
+        answer = Answer(
+            question=question, title=title, sections=sections, sources=sources if draft.answerable else [],
+            grounding=grounding,
+            drafter=draft.drafter, answerable=answerable, usage=usage, evidence=evidence,
+        )  # fmt: skip
+        if grounding:
+            answer.citations = _citations(answer, grounding)
+        if answer.answerable and answer.sources and settings.answer.consensus != "off":
+            t = time.perf_counter()
+            answer.usage = answer.usage.plus(await self._consensus(answer, evidence, settings, chat))
+            timings["consensus"] = round(time.perf_counter() - t, 3)
+        return answer
+
+    def answer(self, question: str, **kwargs: Any) -> Answer:
+        """Synchronous :meth:`aanswer` (safe to call from inside a running event loop too)."""
+        return _run_sync(self.aanswer(question, **kwargs))
+
+
+def _run_sync(coro: Any) -> Any:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+_PIPELINES: _Bounded[tuple[str, ...], Pipeline] = _Bounded(4)  # stores one process answers from
+
+
+def pipeline_for(settings: Settings) -> Pipeline:
+    """The shared pipeline for a store and embedder (what is slow to load loads once per process)."""
+    key = (str(settings.home), settings.chroma_url or "", str(settings.cache_dir), settings.embed.model_dump_json())
+    return _PIPELINES.get(key, lambda: Pipeline(settings))
+
+
+async def aanswer(question: str, *, settings: Settings | None = None, **kwargs: Any) -> Answer:
+    """Answer ``question`` (see :meth:`Pipeline.aanswer` for the arguments)."""
+    settings = settings or Settings()
+    return await pipeline_for(settings).aanswer(question, settings=settings, **kwargs)
+
+
+def answer(question: str, **kwargs: Any) -> Answer:
+    """Synchronous :func:`aanswer` (safe to call from inside a running event loop too)."""
+    return _run_sync(aanswer(question, **kwargs))

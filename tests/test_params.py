@@ -1,0 +1,71 @@
+"""Fitted parameters are read strictly: keys, shapes and feature names are checked, the version comes from the file."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+import pytest
+
+from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge
+from rag.consensus import STANCES, OfflineStance
+from rag.errors import ModelError
+from rag.lang.findings import STANCE_FEATURES
+from rag.params import JUDGE_FILE, STANCE_FILE, JudgeParams, StanceParams, bundled, parse
+
+
+def _raw(filename: str) -> dict:
+    return json.loads((resources.files("rag") / filename).read_text())
+
+
+def test_shipped_params_fit_the_code_and_name_the_models():
+    judge, stance = bundled(JudgeParams, JUDGE_FILE), bundled(StanceParams, STANCE_FILE)
+    assert judge.relevance.features == FEATURES and judge.polarity and judge.polarity.features == POLARITY_FEATURES
+    assert stance.features == STANCE_FEATURES and stance.stances == list(STANCES)
+    # the judge's and meter's names in receipts are the files' versions, not constants kept in step by hand
+    assert OfflineJudge(embedder=None, params=judge).name == judge.version == "offline-v3"  # type: ignore[arg-type]
+    assert OfflineStance(embedder=None, params=stance).name == stance.version == "offline-v1"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(surprise=1), "Extra inputs are not permitted"),
+        (lambda d: d.pop("threshold"), "threshold"),
+        (lambda d: d["relevance"]["weights"].pop(), "12 weights for 13 features"),
+        (lambda d: d.update(threshold=1.5), "less than or equal to 1"),
+    ],
+)
+def test_judge_file_rejects_unknown_missing_and_misshapen(edit, message):
+    data = _raw(JUDGE_FILE)
+    edit(data)
+    with pytest.raises(ModelError, match=message):
+        parse(JudgeParams, json.dumps(data), "judge.json")
+
+
+def test_feature_names_are_checked_against_the_code():
+    data = _raw(JUDGE_FILE)
+    data["relevance"]["features"][0] = "max_cosine"  # a renamed feature: weights would land on the wrong inputs
+    params = parse(JudgeParams, json.dumps(data), "judge.json")
+    with pytest.raises(ModelError, match=r"missing features \['max_cos'\], unknown features \['max_cosine'\]"):
+        OfflineJudge(embedder=None, params=params)  # type: ignore[arg-type]
+    swapped = _raw(JUDGE_FILE)
+    feats = swapped["relevance"]["features"]
+    feats[0], feats[1] = feats[1], feats[0]
+    with pytest.raises(ModelError, match="another order"):
+        OfflineJudge(embedder=None, params=parse(JudgeParams, json.dumps(swapped), "j"))  # type: ignore[arg-type]
+
+
+def test_stance_file_shapes_and_forms():
+    data = _raw(STANCE_FILE)
+    data["weights"] = data["weights"][:2]
+    with pytest.raises(ModelError, match="do not fit 3 stances x 16 features"):
+        parse(StanceParams, json.dumps(data), "stance.json")
+    data = _raw(STANCE_FILE)
+    del data["aggregation"]["claim"]
+    with pytest.raises(ModelError, match="both forms"):
+        parse(StanceParams, json.dumps(data), "stance.json")
+    data = _raw(STANCE_FILE)
+    data["features"] = list(reversed(data["features"]))
+    with pytest.raises(ModelError, match="another order"):
+        OfflineStance(embedder=None, params=parse(StanceParams, json.dumps(data), "s"))  # type: ignore[arg-type]
