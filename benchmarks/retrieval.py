@@ -34,7 +34,7 @@ def main() -> None:
 
     questions: list[str] = []
     for name in ("scifact", "pubmedqa"):
-        path = find_local(name, "questions.jsonl")
+        path = find_local(name, "questions.jsonl", data_dir=Settings().data_dir)
         if path is None:
             sys.exit(f"{name}/questions.jsonl not found (set RAG_DATA_DIR)")
         rows = [json.loads(line)["question"] for line in path.read_text().split("\n") if line.strip()]

@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--retries", type=int, default=40, help="Retries of a 429 (0.25 s apart) before giving up.")
     args = parser.parse_args()
 
-    path = find_local("scholarqa_bio", "questions.jsonl")
+    path = find_local("scholarqa_bio", "questions.jsonl", data_dir=Settings().data_dir)
     if path is None:
         sys.exit("scholarqa_bio/questions.jsonl not found (set RAG_DATA_DIR)")
     rows = [json.loads(line)["question"] for line in path.read_text().split("\n") if line.strip()]

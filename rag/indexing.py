@@ -65,9 +65,11 @@ class Indexer:
             col = self.store.collection_for_write(name, embedder)
             todo = self._plan(col, papers, report)
             chunks = [c for p in todo for c in chunk_paper(p, self.settings.chunk)]
-            self._embed_and_write(col, chunks, embedder, report, on_progress or (lambda _: None))
-            if chunks or report.chunks_removed:
-                self.store.bump_revision(col)
+            try:
+                self._embed_and_write(col, chunks, embedder, report, on_progress or (lambda _: None))
+            finally:  # also when interrupted: a step may have landed, and derived indexes must see it
+                if chunks or report.chunks_removed:
+                    self.store.bump_revision(col)
         report.seconds = time.perf_counter() - started
         return report
 

@@ -102,7 +102,7 @@ class Pipeline:
         self.settings = settings or Settings()
         self.chat = chat
         # A retriever holds its collection's BM25 index (~100 MB per million tokens): a few collections at once.
-        self._retrievers: _Bounded[tuple[str, str, str], Retriever] = _Bounded(8)
+        self._retrievers: _Bounded[tuple[str, ...], Retriever] = _Bounded(8)
         # One cache per embedder (the collection's and the bundled one), each bounded in rows itself.
         self._embedders: _Bounded[str, CachedEmbedder] = _Bounded(4)
         self._nli: _Bounded[str, NLIJudge] = _Bounded(1)  # an NLI model is the largest thing here
@@ -110,7 +110,14 @@ class Pipeline:
     # -- what the pipeline owns -------------------------------------------------------------
     def retriever(self, settings: Settings, collection: str | None) -> Retriever:
         name = collection or settings.collection
-        key = (name, settings.retrieve.model_dump_json(), settings.embed.model_dump_json())
+        store = f"{settings.home}|{settings.chroma_url or ''}"
+        key = (
+            name,
+            store,
+            settings.retrieve.model_dump_json(),
+            settings.embed.model_dump_json(),
+            settings.llm.model_dump_json(),
+        )
         return self._retrievers.get(key, lambda: Retriever(settings, collection=name))
 
     def cached(self, embedder: Embedder) -> CachedEmbedder:
@@ -137,7 +144,6 @@ class Pipeline:
             for wanted, what in (
                 (settings.answer.consensus == "llm", "consensus='llm'"),
                 (settings.answer.drafter == "llm", "drafter='llm'"),
-                (settings.check.judge == "llm", "check.judge='llm'"),
             ):
                 if wanted:
                     raise ConfigError(f"{what} {_NEEDS_ENDPOINT}")
@@ -171,6 +177,8 @@ class Pipeline:
     ) -> tuple[list[Section], list[Source], GroundingReport, Usage]:
         """The checked sections and sources (re-citing may add one), the receipt, the judge's cost."""
         judge = self.judge(settings)
+        if settings.check.judge == "llm" and chat is None:
+            raise ConfigError(f"check.judge='llm' {_NEEDS_ENDPOINT}")
         usage, notes = Usage(), []
         if chat is not None and settings.check.judge in ("auto", "llm") and settings.check.mode != "off":
             llm_judge = LLMJudge(chat, judge)
@@ -228,8 +236,9 @@ class Pipeline:
         evidence = await asyncio.to_thread(retriever.search, query or question, settings.answer.evidence_k, filters)
         timings["retrieve"] = round(time.perf_counter() - t0, 3)
         chat = self._chat_for(settings, chat)
+        t1 = time.perf_counter()
         draft = await self._draft(question, evidence, settings, chat, retriever, on_token)
-        timings["draft"] = round(time.perf_counter() - t0 - sum(timings.values()), 3)
+        timings["draft"] = round(time.perf_counter() - t1, 3)
         answer = await self._finish(question, draft, evidence, settings, chat, timings)
         answer.markdown = render_markdown(answer.title, answer.sections, answer)
         if on_token and chat is None:

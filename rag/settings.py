@@ -24,7 +24,7 @@ from rag.errors import ConfigError
 
 
 def default_cache_dir() -> Path:
-    """The per-user cache folder (prepared models, tiktoken files, downloaded data sets)."""
+    """The per-user cache folder (``~/.cache/rag``): the default ``cache_dir``, and tiktoken's files."""
     return Path(platformdirs.user_cache_dir("rag"))
 
 
@@ -181,8 +181,9 @@ class Settings(BaseSettings):
     collection: str = Field("papers", description="Default collection name.")
     cache_dir: Path = Field(
         default_factory=default_cache_dir,
-        description="Derived files that depend on no store: prepared models, tiktoken files, downloaded data sets "
-        "(RAG_CACHE_DIR). Shared by every RAG_HOME.",
+        description="Derived files that depend on no store: prepared models and downloaded data sets "
+        "(RAG_CACHE_DIR), shared by every RAG_HOME. (tiktoken's files go to $TIKTOKEN_CACHE_DIR, process-wide, "
+        "else the per-user cache.)",
     )
     data_dir: Path | None = Field(
         None, description="Folder holding `<dataset>/corpus.jsonl` for the demo and evals (RAG_DATA_DIR)."

@@ -30,6 +30,7 @@ from rag.errors import (
 from rag.settings import EmbedSettings, Settings
 from rag.types import Chunk, CollectionStats, Embedder
 
+_IDS_PER_FILTER = 250  # doc ids per `$in` filter: well inside SQLite's variable limit, few round trips
 EMBEDDER_KEY = "rag:embedder"
 REVISION_KEY = "rag:revision"
 
@@ -213,7 +214,7 @@ class Store:
         """Remove papers (all their chunks); returns the number of chunks removed."""
         col = self.collection(collection)
         removed = 0
-        for batch in _batched(list(doc_ids), 200):
+        for batch in _batched(list(doc_ids), _IDS_PER_FILTER):
             ids = col.get(where={"doc_id": {"$in": batch}}, include=[])["ids"]
             for id_batch in _batched(ids, self.client.get_max_batch_size()):
                 col.delete(ids=id_batch)
@@ -238,7 +239,7 @@ class Store:
         """Per paper, per stored paper hash: (chunks stored, chunks that version has)."""
         counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         n_chunks: dict[tuple[str, str], int] = {}
-        for batch in _batched(list(doc_ids), 250):
+        for batch in _batched(list(doc_ids), _IDS_PER_FILTER):
             got = col.get(where={"doc_id": {"$in": batch}}, include=["metadatas"])
             for meta in got["metadatas"] or []:
                 doc, h = str(meta["doc_id"]), str(meta.get("paper_hash", ""))

@@ -17,7 +17,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def shared(name: str, filename: str = "corpus.jsonl") -> Path:
-    path = find_local(name, filename)
+    path = find_local(name, filename, data_dir=Settings().data_dir)
     if path is None:
         pytest.skip(
             f"shared data set {name}/{filename} not found (set RAG_DATA_DIR or keep ../shared/data beside the repo)"

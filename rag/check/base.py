@@ -35,6 +35,11 @@ class Judge(Protocol):
     def support(self, claim: str, passages: Sequence[str]) -> Support: ...
 
 
+def sentence_units(passages: Sequence[str]) -> list[tuple[int, int, int]]:
+    """Every sentence of the passages as ``(passage, start, end)``: what a judge weighs one by one."""
+    return [(p, a, b) for p, text in enumerate(passages) for a, b in sentence_spans(text)]
+
+
 def _normal(text: str) -> str:
     return " ".join(MARKER.sub(" ", text).lower().split())
 

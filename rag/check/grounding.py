@@ -20,6 +20,7 @@ from rag.lang.citations import source_for, strip_markers, with_citation
 from rag.types import Evidence, GroundingReport, Section, Sentence, SentenceVerdict, Source
 
 _MIN_CLAIM_WORDS = 5  # shorter sentences are connectives or fragments, not claims
+_SHOWN = 120  # characters of a sentence quoted in a repair note
 
 
 def needs_citation(sentence: Sentence) -> bool:
@@ -110,7 +111,7 @@ class _Checker:
             self.tally.uncited += 1
             verdict.verdict, verdict.action = "uncited", "flagged"
             # a claim with no citation cannot be re-cited with confidence of what it meant: keep it, marked
-            self.report.changes.append(f"Flagged a claim without citation: {sentence.text[:120]}")
+            self.report.changes.append(f"Flagged a claim without citation: {sentence.text[:_SHOWN]}")
             return sentence.model_copy(update={"flagged": True})
         return self._judged(section, sentence, verdict, bad, worthy)
 
@@ -141,7 +142,7 @@ class _Checker:
             self.tally.supported += worthy
             return repaired
         verdict.action = "removed"
-        self.report.changes.append(f"Removed an unsupported sentence from “{section.title}”: {sentence.text[:120]}")
+        self.report.changes.append(f"Removed an unsupported sentence from “{section.title}”: {sentence.text[:_SHOWN]}")
         return None
 
     def _relevant_citations(self, claim: str, valid: list[int]) -> int:
@@ -169,7 +170,7 @@ class _Checker:
         verdict.best_source, verdict.chunk_id, verdict.score = source.number, ev.chunk.chunk_id, round(result.score, 4)
         verdict.quote = ev.chunk.text[result.span[0] : result.span[1]]
         verdict.quote_span = result.span
-        self.report.changes.append(f"Re-cited to [{source.number}]: {text[:120]}")
+        self.report.changes.append(f"Re-cited to [{source.number}]: {text[:_SHOWN]}")
         return sentence.model_copy(update={"text": text, "citations": [source.number]})
 
 

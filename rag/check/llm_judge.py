@@ -23,7 +23,7 @@ class LLMJudge:
     citation-precision probes) or when the model's reply cannot be used.
     """
 
-    threshold = 0.5
+    threshold = 0.5  # the model is asked for a support probability
 
     def __init__(self, chat: ChatModel, fallback: Judge) -> None:
         self.chat, self.fallback = chat, fallback

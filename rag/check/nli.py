@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.check.base import Support
+from rag.check.base import Support, sentence_units
 from rag.errors import ConfigError, ModelError
-from rag.lang.sentences import sentence_spans
 
 
 class NLIJudge:
@@ -65,7 +64,7 @@ class NLIJudge:
         return (exp / exp.sum(axis=1, keepdims=True))[:, self.entail_index]
 
     def support(self, claim: str, passages: Sequence[str]) -> Support:
-        units = [(p, a, b) for p, text in enumerate(passages) for a, b in sentence_spans(text)]
+        units = sentence_units(passages)
         if not units:
             return Support(0.0, 0, (0, 0))
         probs = self._probabilities([(passages[p][a:b], claim) for p, a, b in units])

@@ -16,14 +16,12 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from rag.check.base import Support, quote_location
+from rag.check.base import Support, quote_location, sentence_units
 from rag.lang.findings import NEGATION, STANCE_FEATURES, direction, pole_clash, read_passages
-from rag.lang.lexicon import FUNCTION_WORDS, TERM, WORD, content_stems, stem
-from rag.lang.sentences import sentence_spans
+from rag.lang.lexicon import FUNCTION_WORDS, TERM, WORD, content_stems, overlap, stem
 from rag.params import JUDGE_FILE, JudgeParams, bundled
 from rag.types import TokenEmbedder
 
@@ -68,10 +66,6 @@ def content_bigrams(text: str) -> set[tuple[str, str]]:
 
 def numbers(text: str) -> set[str]:
     return {m.group(1).replace(",", ".").rstrip("0").rstrip(".") or "0" for m in _NUMBER.finditer(text)}
-
-
-def _coverage(part: set[Any], whole: set[Any], empty: float = 1.0) -> float:
-    return len(part & whole) / len(part) if part else empty
 
 
 @dataclass
@@ -119,10 +113,7 @@ class OfflineJudge:
         return np.concatenate([cues.features, reading.relevance[FEATURES.index("negation_mismatch") :], reading.clash])
 
     def features(self, claim: str, passages: Sequence[str]) -> Reading:
-        units: list[tuple[int, int, int]] = []  # (passage, start, end) of every sentence
-        for p, text in enumerate(passages):
-            spans = sentence_spans(text) or ([(0, len(text))] if text.strip() else [])
-            units.extend((p, a, b) for a, b in spans)
+        units = sentence_units(passages)
         if not units:
             empty = np.zeros(len(FEATURES))
             empty[FEATURES.index("missing_numbers")] = 1.0
@@ -137,15 +128,15 @@ class OfflineJudge:
         window = [sentences[i] for i in range(max(0, best - 1), min(len(units), best + 2)) if units[i][0] == p_best]
         lexical = _lexical(claim, passages, sentences, " ".join(window))
         claim_terms = content_stems(claim)
-        overlap = np.array([_coverage(claim_terms, content_stems(t), 0.0) for t in sentences])
+        shared = np.array([overlap(claim_terms, content_stems(t)) for t in sentences])
         # polarity against the sentences most like the claim in meaning and in words (the likely rationale)
-        rationale = [sentences[int(i)] for i in np.argsort(-(sims + overlap))[:_RATIONALE]]
+        rationale = [sentences[int(i)] for i in np.argsort(-(sims + shared))[:_RATIONALE]]
         relevance = np.array(
             [
                 float(sims[best]),
                 float(np.mean(sims[order[:2]])),
                 *lexical,
-                float(overlap.max()),
+                float(shared.max()),
                 *_numbers_missing(claim, sentences),
                 *alignment,
                 *_flags(claim, rationale[0]),
@@ -178,10 +169,10 @@ def _lexical(claim: str, passages: Sequence[str], sentences: list[str], window: 
     all_terms: set[str] = set().union(*(content_stems(s) for s in sentences))
     joined = " ".join(passages)
     return (
-        _coverage(claim_terms, all_terms, 0.0),
-        _coverage(claim_terms, content_stems(window), 0.0),
-        _coverage(specific_terms(claim), specific_terms(joined)),
-        _coverage(content_bigrams(claim), content_bigrams(joined)),
+        overlap(claim_terms, all_terms),
+        overlap(claim_terms, content_stems(window)),
+        overlap(specific_terms(claim), specific_terms(joined), empty=1.0),  # nothing specific: nothing to miss
+        overlap(content_bigrams(claim), content_bigrams(joined), empty=1.0),
     )
 
 

@@ -19,10 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.lang.citations import SourceNumbers, with_citation
-from rag.lang.lexicon import WORD, is_topic_word, stem, title_from_question, title_word, topic_stems
+from rag.lang.lexicon import WORD, is_topic_word, overlap, stem, title_from_question, title_word, topic_stems
 from rag.lang.roles import LIMIT_CUES, OBJECTIVE, chunk_sentences
 from rag.settings import Settings
 from rag.types import Draft, Embedder, Evidence, Section, Sentence
+
+_MEANING = 0.75  # a sentence's relevance: its embedding similarity to the question, plus a quarter shared words
 
 # Words that name no theme of their own: a heading "Study and Outcome" says nothing.
 _GENERIC = frozenset(
@@ -152,10 +154,9 @@ class ExtractiveDrafter:
         q = vectors[0]
         q_terms = topic_stems(question)
         for s, v in zip(sents, vectors[1:], strict=True):
-            terms = topic_stems(s.text)
-            overlap = len(q_terms & terms) / max(len(q_terms), 1)
+            shared = overlap(q_terms, topic_stems(s.text))
             s.vec = v
-            s.rel = 0.75 * float(v @ q) + 0.25 * overlap
+            s.rel = _MEANING * float(v @ q) + (1 - _MEANING) * shared
 
     def _pick(self, pool: list[_Sent], n: int, per_paper: int) -> list[_Sent]:
         """Maximal marginal relevance: relevant, but not repeating what was already chosen."""
@@ -213,7 +214,7 @@ class ExtractiveDrafter:
     def _name(members: list[_Sent], others: list[_Sent], question: str) -> str:
         """A heading from the theme's distinctive words and phrases (tf-idf against the other themes)."""
         forms: dict[str, Counter[str]] = {}
-        mine, theirs = _grams(members, forms), _grams(others, {})
+        mine, theirs = _grams(members, forms), _grams(others, forms)
         q_terms = topic_stems(question)
         scored = []
         for gram, tf in mine.items():
@@ -245,7 +246,7 @@ class ExtractiveDrafter:
 
 
 def _grams(sents: list[_Sent], forms: dict[str, Counter[str]]) -> Counter[str]:
-    """In how many sentences each topic word and two-word phrase occurs; records each word's written forms."""
+    """In how many sentences each topic word and two-word phrase occurs; adds each word's written forms to ``forms``."""
     counts: Counter[str] = Counter()
     for s in sents:
         tokens = WORD.findall(s.text)

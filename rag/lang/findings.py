@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.lang.lexicon import WORD, content_stems
+from rag.lang.lexicon import WORD, content_stems, overlap
 from rag.lang.roles import chunk_sentences
 from rag.types import Chunk, Embedder, Evidence
 
@@ -221,7 +221,7 @@ def read_findings(question: str, sents: Sequence[tuple[str, str, str]], embedder
     vecs = embedder.embed([question, *(s[0] for s in sents)])
     sims = vecs[1:] @ vecs[0]
     q_terms = content_stems(question)
-    coverage = np.array([len(q_terms & content_stems(t)) / max(len(q_terms), 1) for t, _, _ in sents])
+    coverage = np.array([overlap(q_terms, content_stems(t)) for t, _, _ in sents])
     rel = sims + 0.5 * coverage
     findings = [i for i, (_, role, _) in enumerate(sents) if role in ("result", "conclusion")] or list(
         range(len(sents))

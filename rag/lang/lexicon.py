@@ -7,6 +7,7 @@ inside :mod:`rag.retrieve`: it is an index format, not a reader of sentences.)
 from __future__ import annotations
 
 import re
+from typing import Any
 
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)?")
 """A word (letters, digits and hyphens after a letter) or a number."""
@@ -34,6 +35,8 @@ UNINFORMATIVE = FUNCTION_WORDS | frozenset(
 """Function words plus the words every abstract uses ("patients", "significant", "results"): what a
 sentence's *topic* is never about (relevance to a question, naming a theme)."""
 
+_MIN_STEM = 3  # "bias" → "bia", but "gas" stays "gas"
+_MIN_WORD = 3  # letters a content word needs: "of", "mg" and "p" say nothing of a topic
 _SUFFIXES = ("ational", "ations", "ation", "ments", "ment", "ness", "ings", "ing", "ies", "ied", "es", "ed", "ly", "s")
 _SMALL_WORDS = frozenset("a an the and or of in on to for with by at vs from as".split())
 _QUESTION_WORDS = frozenset("can does do is are how what which why when should will could who".split())
@@ -47,19 +50,26 @@ def stem(word: str) -> str:
     """
     w = word.lower()
     for suffix in _SUFFIXES:
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+        if w.endswith(suffix) and len(w) - len(suffix) >= _MIN_STEM:
             return w[: -len(suffix)]
     return w
 
 
 def content_stems(text: str) -> set[str]:
     """Stems of the words of ``text`` that carry content (numbers included)."""
-    return {stem(w) for w in WORD.findall(text) if w.lower() not in FUNCTION_WORDS and (len(w) > 2 or w.isdigit())}
+    return {
+        stem(w) for w in WORD.findall(text) if w.lower() not in FUNCTION_WORDS and (len(w) >= _MIN_WORD or w.isdigit())
+    }
+
+
+def overlap(part: set[Any], whole: set[Any], empty: float = 0.0) -> float:
+    """The share of ``part`` found in ``whole`` (of a claim's terms, those a passage has); ``empty`` when ``part`` is empty."""
+    return len(part & whole) / len(part) if part else empty
 
 
 def is_topic_word(word: str) -> bool:
     """Whether a word can say what a sentence is about: a word of three letters or more, not uninformative."""
-    return len(word) > 2 and word[0].isalpha() and word.lower() not in UNINFORMATIVE
+    return len(word) >= _MIN_WORD and word[0].isalpha() and word.lower() not in UNINFORMATIVE
 
 
 def topic_stems(text: str) -> set[str]:
