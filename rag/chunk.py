@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 from rag.lang.sentences import sentence_spans
 from rag.settings import ChunkSettings
 from rag.tokens import encoding
-from rag.types import Chunk, Paper
+from rag.types import Chunk, Paper, PaperSection
 
 
 def paper_hash(paper: Paper, settings: ChunkSettings) -> str:
@@ -22,7 +23,7 @@ def paper_hash(paper: Paper, settings: ChunkSettings) -> str:
     payload = json.dumps(
         [
             paper.title,
-            [s.model_dump() for s in paper.sections],
+            [_section_payload(s) for s in paper.sections],
             paper.year,
             paper.authors,
             paper.doi,
@@ -32,6 +33,51 @@ def paper_hash(paper: Paper, settings: ChunkSettings) -> str:
         ensure_ascii=False,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def _section_payload(section: PaperSection) -> dict[str, object]:
+    """What of a section decides its chunks. Fields added later count only when set, so papers
+    stored before them keep their hash (and are not re-embedded for nothing)."""
+    payload: dict[str, object] = {"title": section.title, "text": section.text}
+    if section.kind != "body":
+        payload["kind"] = section.kind
+    if section.pages:
+        payload["pages"] = section.pages
+    return payload
+
+
+_Unit = tuple[str, int, int | None, int | None]  # text, tokens, first page, last page
+
+
+def _units(section: PaperSection, enc: Any, max_tokens: int) -> list[_Unit]:
+    """A section's sentences with their token counts and pages; a sentence longer than a chunk (a
+    table, a run-on list) is cut at its line breaks first, then at token boundaries."""
+    out: list[_Unit] = []
+    for a, b in sentence_spans(section.text):
+        first, last = section.page_at(a), section.page_at(max(b - 1, a))
+        sentence = section.text[a:b]
+        tokens = enc.encode(sentence, disallowed_special=())
+        if len(tokens) <= max_tokens:
+            out.append((sentence, len(tokens), first, last))
+            continue
+        for line in _lines_within(sentence, enc, max_tokens):
+            line_tokens = enc.encode(line, disallowed_special=())
+            for i in range(0, len(line_tokens), max_tokens):
+                part = line_tokens[i : i + max_tokens]
+                out.append((enc.decode(part).strip(), len(part), first, last))
+    return out
+
+
+def _lines_within(sentence: str, enc: Any, max_tokens: int) -> list[str]:
+    """Lines packed up to ``max_tokens`` each (table rows stay whole where they fit)."""
+    groups: list[str] = []
+    for line in sentence.split("\n"):
+        joined = f"{groups[-1]}\n{line}" if groups else line
+        if groups and len(enc.encode(joined, disallowed_special=())) <= max_tokens:
+            groups[-1] = joined
+        else:
+            groups.append(line)
+    return [g for g in groups if g.strip()]
 
 
 def chunk_paper(paper: Paper, settings: ChunkSettings | None = None) -> list[Chunk]:
@@ -44,22 +90,13 @@ def chunk_paper(paper: Paper, settings: ChunkSettings | None = None) -> list[Chu
     """
     settings = settings or ChunkSettings()
     enc = encoding(settings.encoding)
-    pieces: list[tuple[str, str, int]] = []  # (section title, text, tokens)
+    pieces: list[tuple[str, _Unit]] = []  # (section title, packed unit)
     for section in paper.sections:
-        sentences = []
-        for a, b in sentence_spans(section.text):
-            sentence = section.text[a:b]
-            tokens = enc.encode(sentence, disallowed_special=())
-            if len(tokens) <= settings.max_tokens:
-                sentences.append((sentence, len(tokens)))
-            else:  # a run-on "sentence" (tables, reference lists): cut at token boundaries
-                for i in range(0, len(tokens), settings.max_tokens):
-                    part = tokens[i : i + settings.max_tokens]
-                    sentences.append((enc.decode(part).strip(), len(part)))
-        pieces.extend((section.title, text, n) for text, n in _pack(sentences, settings))
+        units = _units(section, enc, settings.max_tokens)
+        pieces.extend((section.title, unit) for unit in _pack(units, settings))
     digest = paper_hash(paper, settings)
     chunks = []
-    for i, (section_title, text, n_tokens) in enumerate(pieces):
+    for i, (section_title, (text, n_tokens, first, last)) in enumerate(pieces):
         chunk_id = hashlib.sha256(f"{paper.doc_id}\x00{digest}\x00{i}\x00{text}".encode()).hexdigest()[:32]
         chunks.append(
             Chunk(
@@ -76,30 +113,43 @@ def chunk_paper(paper: Paper, settings: ChunkSettings | None = None) -> list[Chu
                 doi=paper.doi,
                 source=paper.source,
                 paper_hash=digest,
+                page_start=first,
+                page_end=last,
             )
         )
     return chunks
 
 
-def _pack(sentences: list[tuple[str, int]], settings: ChunkSettings) -> list[tuple[str, int]]:
-    chunks: list[tuple[str, int]] = []
-    current: list[tuple[str, int]] = []
+def _span(units: list[_Unit]) -> _Unit:
+    pages = [p for u in units for p in u[2:] if p is not None]
+    return (
+        " ".join(u[0] for u in units),
+        sum(u[1] for u in units),
+        min(pages, default=None),
+        max(pages, default=None),
+    )
+
+
+def _pack(units: list[_Unit], settings: ChunkSettings) -> list[_Unit]:
+    chunks: list[_Unit] = []
+    current: list[_Unit] = []
     size = 0
-    fresh = 0  # sentences in `current` not already emitted in the previous chunk
-    for sentence, n in sentences:
+    fresh = 0  # units in `current` not already emitted in the previous chunk
+    for unit in units:
+        n = unit[1]
         if current and size + n > settings.max_tokens:
-            chunks.append((" ".join(s for s, _ in current), size))
-            overlap: list[tuple[str, int]] = []
+            chunks.append(_span(current))
+            overlap: list[_Unit] = []
             kept = 0
-            for s, k in reversed(current):
-                if kept + k > settings.overlap_tokens or kept + k + n > settings.max_tokens:
+            for u in reversed(current):
+                if kept + u[1] > settings.overlap_tokens or kept + u[1] + n > settings.max_tokens:
                     break
-                overlap.insert(0, (s, k))
-                kept += k
+                overlap.insert(0, u)
+                kept += u[1]
             current, size, fresh = overlap, kept, 0
-        current.append((sentence, n))
+        current.append(unit)
         size += n
         fresh += 1
     if current and fresh:
-        chunks.append((" ".join(s for s, _ in current), size))
+        chunks.append(_span(current))
     return chunks

@@ -40,15 +40,39 @@ def _fail(exc: RagError) -> None:
 
 @app.command()
 def ingest(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders: PDF, .txt, .md, .jsonl/.json records.")],
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders: PDF, .txt, .md, .jsonl/.json records.")
+    ] = None,
     collection: CollectionOpt = None,
     preset: PresetOpt = None,
     as_json: JsonOpt = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+    ocr: Annotated[bool, typer.Option("--ocr", help="Read image-only PDFs with Tesseract.")] = False,
+    bib: Annotated[
+        list[Path] | None, typer.Option("--bib", help="BibTeX or CSL-JSON file whose metadata wins (repeatable).")
+    ] = None,
+    zotero: Annotated[
+        Path | None, typer.Option("--zotero", help="Zotero data folder: its PDFs and their metadata.")
+    ] = None,
 ) -> None:
     """Read, chunk, embed and store papers. Re-running adds only what is new or changed."""
+    from rag.sidecar import read_sidecar, zotero_library
+
     try:
-        report = _ingest(paths, collection, _settings(preset), progress)
+        settings = _settings(preset)
+        if ocr:
+            settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"ocr": True})})
+        records = [r for b in bib or [] for r in read_sidecar(b)]
+        if zotero is not None:
+            library = zotero_library(zotero)
+            records += library
+            paths = [
+                *(paths or []),
+                *(f for r in library for f in r.files if f.suffix.lower() == ".pdf" and f.is_file()),
+            ]
+        if not paths and zotero is None:
+            raise ConfigError("Nothing to ingest: give files or folders, or --zotero.")
+        report = _ingest(paths or [], collection, settings, progress, records)
     except RagError as exc:
         _fail(exc)
     if as_json:
@@ -69,6 +93,9 @@ def ingest(
         ]:
             table.add_row(label, str(value))
         err.print(table)
+        for doc in report.documents:
+            for warning in doc.warnings:
+                err.print(f"[yellow]warning[/] {doc.source}: {warning}")
         for item in report.skipped[:20]:
             err.print(f"[yellow]skipped[/] {item.source}: {item.reason}")
         for item in report.failed[:50]:
@@ -79,13 +106,13 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _ingest(paths: list[Path], collection: str | None, settings: Settings, progress: bool) -> Any:
+def _ingest(paths: list[Path], collection: str | None, settings: Settings, progress: bool, sidecar: Any = ()) -> Any:
     from rag.indexing import Indexer
     from rag.progress import ingest_bars
     from rag.store import Store
 
     with ingest_bars(progress) as on_progress:
-        return Indexer(Store(settings)).ingest(paths, collection=collection, on_progress=on_progress)
+        return Indexer(Store(settings)).ingest(paths, collection=collection, on_progress=on_progress, sidecar=sidecar)
 
 
 @app.command()
@@ -173,6 +200,9 @@ def search(
                 "bm25_score": e.bm25_score,
                 "title": e.chunk.title,
                 "year": e.chunk.year,
+                "section": e.chunk.section,
+                "page_start": e.chunk.page_start,
+                "page_end": e.chunk.page_end,
                 "text": e.chunk.text,
             }
             for e in hits
@@ -191,6 +221,63 @@ def search(
             f"[bold]{e.rank}.[/] {e.chunk.doc_id} · {e.chunk.title or '(untitled)'} · score {e.score:.3f} ({scores})"
         )
         out.print(f"   {e.chunk.text[:300]}{'…' if len(e.chunk.text) > 300 else ''}")
+
+
+@app.command()
+def papers(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
+    """The papers a collection holds: metadata, sections, pages, reading warnings."""
+    from rag.store import Store
+    from rag.types import PaperInfo
+
+    try:
+        firsts = list(Store(Settings()).papers(collection))
+    except RagError as exc:
+        _fail(exc)
+    rows: list[dict[str, Any]] = []
+    for c in firsts:
+        info = PaperInfo.model_validate_json(c.paper_info) if c.paper_info else PaperInfo()
+        report = info.report
+        rows.append(
+            {
+                "doc_id": c.doc_id, "title": c.title, "authors": c.authors, "year": c.year, "doi": c.doi,
+                "arxiv_id": info.arxiv_id, "source": c.source, "chunks": c.n_chunks, "sections": info.sections,
+                "pages": report.pages if report else None, "references": len(info.references),
+                "warnings": report.warnings if report else [],
+            }
+        )  # fmt: skip
+    if as_json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"Papers in {collection or Settings().collection!r} ({len(rows)})")
+    for col in ("doc_id", "title", "year", "pages", "chunks", "refs", "warnings"):
+        table.add_column(col)
+    for r in rows:
+        warn = "; ".join(r["warnings"])
+        table.add_row(
+            r["doc_id"],
+            r["title"][:60],
+            str(r["year"] or ""),
+            str(r["pages"] or ""),
+            str(r["chunks"]),
+            str(r["references"]),
+            warn,
+        )
+    out.print(table)
+
+
+@app.command()
+def export(
+    collection: CollectionOpt = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per chunk (the only format).")] = True,
+) -> None:
+    """Every chunk of a collection with its metadata, as JSON lines on stdout."""
+    from rag.store import Store
+
+    try:
+        for chunk in Store(Settings()).iter_chunks(collection):
+            print(chunk.model_dump_json(exclude={"paper_info"} if not chunk.paper_info else None))
+    except RagError as exc:
+        _fail(exc)
 
 
 @app.command(name="eval")

@@ -10,9 +10,10 @@ turns them into a bar.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ from typing import Any
 from rag.chunk import chunk_paper, paper_hash
 from rag.embed import make_embedder
 from rag.errors import InputError
-from rag.read import collect_files, read_path
+from rag.pdf.reader import READER_VERSION
+from rag.read import PDF_SUFFIXES, collect_files, file_doc_id, read_path
 from rag.settings import Settings
+from rag.sidecar import SidecarRecord, apply, match
 from rag.store import Store, check_collection_name
-from rag.types import Chunk, Embedder, IngestProgress, IngestReport, InputFailure, Paper
+from rag.types import Chunk, Embedder, IngestProgress, IngestReport, InputFailure, Paper, PaperInfo
 
 OnProgress = Callable[[IngestProgress], None]
 
@@ -49,22 +52,28 @@ class Indexer:
         self.settings = store.settings
 
     def ingest(
-        self, paths: Iterable[str | Path], collection: str | None = None, on_progress: OnProgress | None = None
+        self,
+        paths: Iterable[str | Path],
+        collection: str | None = None,
+        on_progress: OnProgress | None = None,
+        sidecar: Sequence[SidecarRecord] = (),
     ) -> IngestReport:
         """Read, chunk, embed and store papers from files and folders.
 
         Bad inputs are reported in the returned :class:`IngestReport` (``failed``) and the rest is
-        stored. Re-running with the same inputs stores nothing new.
+        stored. Re-running with the same inputs stores nothing new, and unchanged PDFs are not even
+        read again. ``sidecar`` metadata (BibTeX, CSL-JSON, Zotero: :mod:`rag.sidecar`) wins over
+        what the reader found, for the papers it matches.
         """
         started = time.perf_counter()
         name = check_collection_name(collection or self.settings.collection)
         report = IngestReport(collection=name)
-        papers = self._read(paths, report, on_progress or (lambda _: None))
+        papers = self._read(name, paths, report, on_progress or (lambda _: None), sidecar)
         if papers:
             embedder = make_embedder(self.settings)
             col = self.store.collection_for_write(name, embedder)
             todo = self._plan(col, papers, report)
-            chunks = [c for p in todo for c in chunk_paper(p, self.settings.chunk)]
+            chunks = [c for p in todo for c in self._chunks(p)]
             try:
                 self._embed_and_write(col, chunks, embedder, report, on_progress or (lambda _: None))
             finally:  # also when interrupted: a step may have landed, and derived indexes must see it
@@ -73,22 +82,85 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _read(self, paths: Iterable[str | Path], report: IngestReport, on_progress: OnProgress) -> list[Paper]:
+    def _chunks(self, paper: Paper) -> list[Chunk]:
+        """The paper's chunks; the first carries what is stored once per paper (report, references)."""
+        chunks = chunk_paper(paper, self.settings.chunk)
+        digest = str(paper.meta.get("source_sha", ""))
+        for chunk in chunks:
+            chunk.source_sha = digest
+        if chunks and (paper.report or paper.references or paper.arxiv_id):
+            info = PaperInfo(
+                arxiv_id=paper.arxiv_id,
+                sections=[s.title for s in paper.sections if s.kind == "body" and s.title],
+                references=paper.references,
+                report=paper.report,
+            )
+            chunks[0].paper_info = info.model_dump_json(exclude_defaults=True)
+        return chunks
+
+    def _source_shas(self, files: list[Path]) -> dict[Path, str]:
+        """A digest per PDF of its bytes and of how it is read: the same file read the same way is the same paper."""
+        how = f"{READER_VERSION}|ocr={self.settings.ingest.ocr}".encode()
+        out = {}
+        for path in files:
+            if path.suffix.lower() in PDF_SUFFIXES:
+                try:
+                    out[path] = hashlib.sha256(how + path.read_bytes()).hexdigest()[:32]
+                except OSError:
+                    continue  # the reader reports it
+        return out
+
+    def _unchanged(self, name: str, shas: dict[Path, str]) -> set[Path]:
+        if not shas or name not in self.store.list_collections():
+            return set()
+        by_doc = {file_doc_id(path): path for path in shas}
+        same = self.store.unchanged_sources(self.store.collection(name), {d: shas[p] for d, p in by_doc.items()})
+        return {by_doc[d] for d in same}
+
+    def _read(
+        self,
+        name: str,
+        paths: Iterable[str | Path],
+        report: IngestReport,
+        on_progress: OnProgress,
+        sidecar: Sequence[SidecarRecord],
+    ) -> list[Paper]:
         files, errors = collect_files(paths)
         report.files = len(files)
         report.failed.extend(_failure(e) for e in errors)
+        shas = self._source_shas(files)
+        unchanged = self._unchanged(name, shas)
+        report.papers_unchanged += len(unchanged)
         papers: dict[str, Paper] = {}
         for done, path in enumerate(files, start=1):
-            for item in read_path(path, self.settings.ingest.encoding):
-                if isinstance(item, InputError):
-                    report.failed.append(_failure(item))
-                elif item.doc_id in papers:
-                    reason = f"doc_id {item.doc_id!r} already read from {papers[item.doc_id].source}"
-                    report.skipped.append(InputFailure(source=item.source, error="DuplicateDocId", reason=reason))
-                else:
-                    papers[item.doc_id] = item
+            if path not in unchanged:
+                for item in read_path(path, self.settings.ingest.encoding, ocr=self.settings.ingest.ocr):
+                    self._take(item, papers, report, sidecar, shas.get(path))
             on_progress(IngestProgress(stage="read", done=done, total=len(files)))
         return list(papers.values())
+
+    @staticmethod
+    def _take(
+        item: Paper | InputError,
+        papers: dict[str, Paper],
+        report: IngestReport,
+        sidecar: Sequence[SidecarRecord],
+        source_sha: str | None,
+    ) -> None:
+        if isinstance(item, InputError):
+            report.failed.append(_failure(item))
+            return
+        if item.doc_id in papers:
+            reason = f"doc_id {item.doc_id!r} already read from {papers[item.doc_id].source}"
+            report.skipped.append(InputFailure(source=item.source, error="DuplicateDocId", reason=reason))
+            return
+        record = match(item, sidecar) if sidecar else None
+        paper = apply(item, record) if record else item
+        if source_sha:
+            paper.meta["source_sha"] = source_sha
+        if paper.report:
+            report.documents.append(paper.report)
+        papers[paper.doc_id] = paper
 
     def _plan(self, col: Any, papers: list[Paper], report: IngestReport) -> list[Paper]:
         """Which papers need (re)embedding: new, changed, or left incomplete by an interrupted run."""

@@ -79,14 +79,25 @@ def _no_answer(question: str, reason: str) -> list[Section]:
     ]
 
 
-def _citations(answer: Answer, grounding: GroundingReport) -> list[Citation]:
-    """Each cited source with the quote it rests on, once per (source, chunk)."""
+def _citations(answer: Answer, grounding: GroundingReport, evidence: list[Evidence]) -> list[Citation]:
+    """Each cited source with the quote it rests on, its section and pages, once per (source, chunk)."""
+    chunks = {e.chunk.chunk_id: e.chunk for e in evidence}
     out, seen = [], set()
     for v in grounding.sentences:
         if v.best_source and v.chunk_id and (v.best_source, v.chunk_id) not in seen and v.action != "removed":
             seen.add((v.best_source, v.chunk_id))
-            doc_id = answer.sources[v.best_source - 1].doc_id
-            out.append(Citation(number=v.best_source, doc_id=doc_id, chunk_id=v.chunk_id, quote=v.quote))
+            chunk = chunks.get(v.chunk_id)
+            out.append(
+                Citation(
+                    number=v.best_source,
+                    doc_id=answer.sources[v.best_source - 1].doc_id,
+                    chunk_id=v.chunk_id,
+                    quote=v.quote,
+                    section=chunk.section if chunk else "",
+                    page_start=chunk.page_start if chunk else None,
+                    page_end=chunk.page_end if chunk else None,
+                )
+            )
     return out
 
 
@@ -281,7 +292,7 @@ class Pipeline:
             drafter=draft.drafter, answerable=answerable, usage=usage, evidence=evidence,
         )  # fmt: skip
         if grounding:
-            answer.citations = _citations(answer, grounding)
+            answer.citations = _citations(answer, grounding, evidence)
         if answer.answerable and answer.sources and settings.answer.consensus != "off":
             t = time.perf_counter()
             answer.usage = answer.usage.plus(await self._consensus(answer, evidence, settings, chat))

@@ -1,6 +1,6 @@
 """Read input files into :class:`~rag.types.Paper` objects.
 
-Supported: PDF (text layer, via pypdf), ``.txt``, ``.md``/``.markdown``, and corpus records in
+Supported: PDF (text layer via pypdfium2, read as a paper by :mod:`rag.pdf`), ``.txt``, ``.md``/``.markdown``, and corpus records in
 ``.jsonl``/``.json`` (``{"doc_id", "title", "abstract" | "text", "year"?, "authors"?, "doi"?, "meta"?}``).
 Directories are walked recursively. Each bad input becomes a typed :class:`~rag.errors.InputError`
 naming it; the rest is still read.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
-import logging
 import math
 import re
 from collections.abc import Iterable, Iterator
@@ -26,6 +25,8 @@ from rag.errors import (
     TextEncodingError,
     UnsupportedFormatError,
 )
+from rag.lang.normalize import dehyphenate, normalize
+from rag.pdf.reader import read_pdf
 from rag.types import Paper, PaperSection
 
 TEXT_SUFFIXES = {".txt", ".text"}
@@ -67,17 +68,18 @@ def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputEr
     return files, errors
 
 
-def read_path(path: Path, encoding: str = "utf-8") -> Iterator[ReadResult]:
+def read_path(path: Path, encoding: str = "utf-8", ocr: bool = False) -> Iterator[ReadResult]:
     """Yield the papers in one file, or the errors that stop them being read.
 
-    A record file yields one result per record, so one bad line does not lose the others.
+    A record file yields one result per record, so one bad line does not lose the others. ``ocr``
+    reads image-only PDFs with Tesseract (:mod:`rag.pdf`).
     """
     suffix = path.suffix.lower()
     try:
         if suffix in RECORD_SUFFIXES:
             yield from _read_records(path)
         elif suffix in PDF_SUFFIXES:
-            yield _read_pdf(path)
+            yield read_pdf(path, file_doc_id(path), ocr=ocr)
         elif suffix in MARKDOWN_SUFFIXES:
             yield _read_markdown(path, encoding)
         elif suffix in TEXT_SUFFIXES:
@@ -128,7 +130,7 @@ def _decode(path: Path, data: bytes, encoding: str) -> str:
 
 
 def _clean(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    text = normalize(text.replace("\r\n", "\n").replace("\r", "\n"))
     text = re.sub(r"[ \t\f\v]+", " ", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
@@ -139,7 +141,7 @@ def _find_doi(text: str) -> str | None:
 
 
 def _read_text(path: Path, encoding: str) -> Paper:
-    text = _clean(_decode(path, path.read_bytes(), encoding))
+    text = dehyphenate(_clean(_decode(path, path.read_bytes(), encoding)))
     first = text.split("\n", 1)[0].strip()
     title = first if 0 < len(first) <= 200 and not first.endswith(".") else path.stem
     return Paper(
@@ -179,60 +181,6 @@ def _read_markdown(path: Path, encoding: str) -> Paper:
         doc_id=file_doc_id(path),
         title=title or path.stem,
         sections=sections,
-        doi=_find_doi(text),
-        source=str(path),
-    )
-
-
-def _read_pdf(path: Path) -> Paper:
-    from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError, PdfReadError
-
-    data = path.read_bytes()
-    if not data.strip():
-        raise EmptyInputError(path, "file is empty")
-    if not data.lstrip()[:5].startswith(b"%PDF"):
-        raise CorruptFileError(path, "not a PDF (no %PDF header)")
-    # pypdf logs recoverable damage as warnings; we report only what stops the read.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(path, strict=False)
-        if reader.is_encrypted:
-            try:
-                opened = bool(reader.decrypt(""))  # many "protected" PDFs open with an empty user password
-            except Exception:
-                opened = False
-            if not opened:
-                raise CorruptFileError(path, "PDF is encrypted (password protected); decrypt it first")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        info: dict[str, Any] = dict(reader.metadata or {})
-    except InputError:
-        raise
-    except FileNotDecryptedError:
-        raise CorruptFileError(path, "PDF is encrypted (password protected); decrypt it first") from None
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise CorruptFileError(path, f"corrupt PDF: {exc}") from None
-    except Exception as exc:  # pypdf raises assorted errors on damaged files
-        raise CorruptFileError(path, f"corrupt PDF: {type(exc).__name__}: {exc}") from None
-    text = _clean("\n\n".join(pages))
-    if not text:
-        raise EmptyInputError(path, "PDF has no text layer (scanned image?); run OCR first")
-    title = str(info.get("/Title") or "").strip()
-    if not title:
-        first = text.split("\n", 1)[0].strip()
-        title = first if len(first) <= 200 else path.stem
-    authors = [a.strip() for a in re.split(r";|,| and ", str(info.get("/Author") or "")) if a.strip()]
-    year = None
-    created = str(info.get("/CreationDate") or "")
-    match = re.match(r"D:(\d{4})", created)
-    if match:
-        year = int(match.group(1))
-    return Paper(
-        doc_id=file_doc_id(path),
-        title=title,
-        sections=[PaperSection(title=f"page {i + 1}", text=_clean(p)) for i, p in enumerate(pages) if p.strip()],
-        year=year,
-        authors=authors,
         doi=_find_doi(text),
         source=str(path),
     )

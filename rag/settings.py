@@ -72,6 +72,9 @@ class IngestSettings(BaseModel):
     group_chunks: int = Field(
         512, ge=1, description="Chunks embedded and written per step; an interrupted ingest loses at most one step."
     )
+    ocr: bool = Field(
+        False, description="Read image-only PDFs with Tesseract (`apt-get install tesseract-ocr`); off: a clear error."
+    )
 
 
 class RetrieveSettings(BaseModel):

@@ -62,10 +62,15 @@ def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
         "source": chunk.source,
         "paper_hash": chunk.paper_hash,
     }
-    if chunk.year is not None:
-        meta["year"] = chunk.year
-    if chunk.doi:
-        meta["doi"] = chunk.doi
+    optional = {
+        "year": chunk.year,
+        "doi": chunk.doi,
+        "page_start": chunk.page_start,
+        "page_end": chunk.page_end,
+        "source_sha": chunk.source_sha,
+        "paper_info": chunk.paper_info,
+    }
+    meta.update({k: v for k, v in optional.items() if v not in (None, "")})
     return meta
 
 
@@ -85,6 +90,10 @@ def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
         doi=meta.get("doi"),
         source=str(meta.get("source", "")),
         paper_hash=str(meta.get("paper_hash", "")),
+        page_start=meta.get("page_start"),
+        page_end=meta.get("page_end"),
+        source_sha=str(meta.get("source_sha", "")),
+        paper_info=str(meta.get("paper_info", "")),
     )
 
 
@@ -246,6 +255,33 @@ class Store:
                 counts[doc][h] += 1
                 n_chunks[(doc, h)] = int(meta.get("n_chunks", 0))
         return {doc: {h: (n, n_chunks[(doc, h)]) for h, n in hashes.items()} for doc, hashes in counts.items()}
+
+    def unchanged_sources(self, col: Any, source_shas: dict[str, str]) -> set[str]:
+        """Of ``{doc_id: source digest}``, the papers stored complete from an input with that digest."""
+        found: set[str] = set()
+        docs = list(source_shas)
+        for batch in _batched(docs, _IDS_PER_FILTER):
+            got = col.get(where={"$and": [{"doc_id": {"$in": batch}}, {"index": 0}]}, include=["metadatas"])
+            for meta in got["metadatas"] or []:
+                doc = str(meta["doc_id"])
+                if meta.get("source_sha") == source_shas.get(doc):
+                    found.add(doc)
+        if not found:
+            return found
+        versions = self.stored_versions(col, sorted(found))
+        return {d for d in found if len(versions.get(d, {})) == 1 and all(n == m for n, m in versions[d].values())}
+
+    def papers(self, collection: str | None = None) -> Iterator[Chunk]:
+        """Every paper's first chunk (its metadata and stored paper information)."""
+        col = self.collection(collection)
+        offset, page = 0, 1000
+        while True:
+            got = col.get(where={"index": 0}, include=["documents", "metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                yield chunk_from_record(cid, doc or "", dict(meta or {}))
+            offset += len(got["ids"])
 
     def write_chunks(self, col: Any, chunks: list[Chunk], vectors: Any) -> None:
         """Upsert chunks with their vectors, in batches Chroma accepts."""

@@ -41,6 +41,49 @@ class PaperSection(BaseModel):
 
     title: str = Field("", description="Section heading; empty when the paper has no headings.")
     text: str = Field(description="Section text.")
+    kind: Literal["body", "caption", "table"] = Field(
+        "body",
+        description="`caption`: figure and table captions; `table`: table and figure text — both kept out of the "
+        "running text, so they never split its sentences.",
+    )
+    pages: list[tuple[int, int]] = Field(
+        default_factory=list,
+        description="Where pages begin in `text`: (character offset, 1-based page) pairs in order; empty when "
+        "the input has no pages.",
+    )
+
+    def page_at(self, offset: int) -> int | None:
+        """The page holding the character at ``offset`` (None without page information)."""
+        page = None
+        for start, number in self.pages:
+            if start > offset:
+                break
+            page = number
+        return page
+
+
+class Reference(BaseModel):
+    """One entry of a paper's reference list."""
+
+    raw: str = Field(description="The entry as printed (normalised white space).")
+    title: str | None = Field(None, description="The cited work's title, where recognisable.")
+    year: int | None = Field(None, description="Its year, where recognisable.")
+    doi: str | None = Field(None, description="Its DOI, where printed.")
+
+
+class ReadingReport(BaseModel):
+    """How well one document could be read: what a user checks before trusting answers from it."""
+
+    source: str = Field(description="The file.")
+    pages: int = Field(0, description="Pages in the file.")
+    chars: int = Field(0, description="Characters of body text kept.")
+    word_ratio: float | None = Field(None, description="Share of tokens that look like words (low: garbage text).")
+    ocr_suspected: bool = Field(False, description="The text layer looks like bad OCR or garbage.")
+    ocr_used: bool = Field(False, description="Text came from OCR (Tesseract) of page images.")
+    sections: list[str] = Field(default_factory=list, description="Section headings found, in order.")
+    references: int = Field(0, description="Reference-list entries split off the body.")
+    removed_lines: int = Field(0, description="Page furniture (running headers, page numbers, stamps) removed.")
+    warnings: list[str] = Field(default_factory=list, description="What a reader should know, in plain words.")
 
 
 class Paper(BaseModel):
@@ -54,6 +97,11 @@ class Paper(BaseModel):
     doi: str | None = Field(None, description="DOI when known.")
     source: str = Field("", description="Where it was read from (`path` or `path:line`).")
     meta: dict[str, object] = Field(default_factory=dict, description="Other metadata from the record.")
+    arxiv_id: str | None = Field(None, description="arXiv identifier printed in the paper, e.g. `2004.10706`.")
+    references: list[Reference] = Field(
+        default_factory=list, description="The reference list, split off the body: never embedded or searched."
+    )
+    report: ReadingReport | None = Field(None, description="How the document was read (PDFs).")
 
     @property
     def text(self) -> str:
@@ -77,6 +125,23 @@ class Chunk(BaseModel):
     doi: str | None = Field(None, description="Paper DOI.")
     source: str = Field("", description="Input the paper came from.")
     paper_hash: str = Field(description="Hash of the whole paper; a changed paper gets new chunks.")
+    page_start: int | None = Field(None, description="First page of the chunk (1-based), for inputs with pages.")
+    page_end: int | None = Field(None, description="Last page of the chunk.")
+    source_sha: str = Field(
+        "", description="Digest of the input file and its reader: an unchanged file is not read again."
+    )
+    paper_info: str = Field(
+        "", description="On a paper's first chunk: its reading report, references and arXiv id (JSON, `PaperInfo`)."
+    )
+
+
+class PaperInfo(BaseModel):
+    """What is stored once per paper, beside its chunks: how it was read and what it cites."""
+
+    arxiv_id: str | None = None
+    sections: list[str] = Field(default_factory=list, description="Section titles, in order.")
+    references: list[Reference] = Field(default_factory=list)
+    report: ReadingReport | None = None
 
 
 class InputFailure(BaseModel):
@@ -102,6 +167,7 @@ class IngestReport(BaseModel):
         default_factory=list, description="Inputs passed over on purpose (e.g. duplicates)."
     )
     failed: list[InputFailure] = Field(default_factory=list, description="Inputs that could not be read, with reasons.")
+    documents: list[ReadingReport] = Field(default_factory=list, description="How each PDF read (pages, warnings).")
     seconds: float = Field(0.0, description="Wall-clock time.")
 
 
@@ -173,6 +239,9 @@ class Citation(BaseModel):
     doc_id: str = Field(description="Cited paper.")
     chunk_id: str = Field(description="Cited evidence chunk.")
     quote: str = Field("", description="The source sentence or passage the citation rests on, when known.")
+    section: str = Field("", description="Section of the paper the cited chunk is from.")
+    page_start: int | None = Field(None, description="First page of the cited chunk (PDFs).")
+    page_end: int | None = Field(None, description="Last page of the cited chunk.")
 
 
 class Sentence(BaseModel):
@@ -210,6 +279,8 @@ class SentenceVerdict(BaseModel):
     quote: str = Field("", description="Best supporting quote from the cited evidence.")
     quote_span: tuple[int, int] | None = Field(None, description="Character span of the quote in its chunk.")
     chunk_id: str | None = Field(None, description="Chunk holding the quote.")
+    page_start: int | None = Field(None, description="First page of the chunk holding the quote (PDFs).")
+    page_end: int | None = Field(None, description="Last page of that chunk.")
     action: str = Field("kept", description="What repair did: `kept`, `recited`, `rewritten`, `removed`, `flagged`.")
 
 

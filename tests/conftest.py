@@ -83,3 +83,44 @@ def make_pdf(lines: list[str], title: str | None = None) -> bytes:
     out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return out
+
+
+def make_layout_pdf(pages: list[list[tuple]], info: str = "<< >>") -> bytes:
+    """A real multi-page PDF with laid-out lines: each line ``(text, size, y)`` or ``(text, size, y, x, bold)``,
+    ``y`` from the top of an A4 page (595 x 842 pt), in Helvetica (bold: Helvetica-Bold)."""
+
+    def esc(s: str) -> str:
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    n = len(pages)
+    objects = ["<< /Type /Catalog /Pages 2 0 R >>", ""]
+    kids = []
+    for lines in pages:
+        ops = []
+        for line in lines:
+            text, size, y, x, bold = (*line, 72, False)[:5] if len(line) == 3 else line
+            ops.append(f"BT /F{2 if bold else 1} {size} Tf {x} {842 - y} Td ({esc(text)}) Tj ET")
+        content = "\n".join(ops)
+        page_obj = len(objects) + 1
+        kids.append(f"{page_obj} 0 R")
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents {page_obj + 1} 0 R "
+            f"/Resources << /Font << /F1 {3 + 2 * n} 0 R /F2 {4 + 2 * n} 0 R >> >> >>"
+        )
+        objects.append(f"<< /Length {len(content)} >>\nstream\n{content}\nendstream")
+    objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {n} >>"
+    objects += [
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold >>",
+        info,
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n{obj}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info {len(objects)} 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out

@@ -33,8 +33,9 @@ def test_pdf_text_layer_and_metadata(tmp_path):
     assert isinstance(paper, Paper)
     assert paper.title == "A PDF study"
     assert "higher BMD" in paper.text
-    assert paper.authors == ["Ada Lovelace", "Alan Turing"]
-    assert paper.year == 2019 and paper.doi == "10.1234/abc.5678"
+    assert paper.authors == ["Ada Lovelace", "Alan Turing"]  # page 1 names none: the file's metadata stands in
+    assert paper.year is None  # the file's creation date (2019) is not the paper's year
+    assert paper.doi == "10.1234/abc.5678"
     assert paper.doc_id.startswith("file:paper-")
 
 

@@ -126,6 +126,7 @@ class _Checker:
         if passages:
             owner, ev = owners[result.passage]
             verdict.best_source, verdict.chunk_id = owner, ev.chunk.chunk_id
+            verdict.page_start, verdict.page_end = ev.chunk.page_start, ev.chunk.page_end
             verdict.quote = passages[result.passage][result.span[0] : result.span[1]]
             verdict.quote_span = result.span
         if passages and result.supported(self.judge.threshold):
@@ -168,6 +169,7 @@ class _Checker:
         text = with_citation(strip_markers(sentence.text), source.number)
         verdict.action = "recited"
         verdict.best_source, verdict.chunk_id, verdict.score = source.number, ev.chunk.chunk_id, round(result.score, 4)
+        verdict.page_start, verdict.page_end = ev.chunk.page_start, ev.chunk.page_end
         verdict.quote = ev.chunk.text[result.span[0] : result.span[1]]
         verdict.quote_span = result.span
         self.report.changes.append(f"Re-cited to [{source.number}]: {text[:_SHOWN]}")

@@ -1,0 +1,132 @@
+"""Text lines with their layout, from pdfium's text layer, one page at a time.
+
+pdfium gives characters in content-stream order (for LaTeX two-column papers: column by column),
+ends lines with ``\\r\\n``, marks a line-break hyphen with U+FFFE and joins the word without a line
+break, and knows each character's box, font size, weight and angle. A :class:`Line` keeps what the
+reader needs of that: its text, page, position, font size and weight, and whether it is rotated
+(margin stamps).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rag.errors import CorruptFileError, EmptyInputError
+from rag.lang.normalize import SOFT_BREAK, normalize
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n|(?<=\ufffe)")  # after a soft hyphen, pdfium goes on without a break
+_SAMPLES = 5  # characters sampled per line for its font size and weight (lines are set in one font)
+_BOLD = 600  # pdfium font weights: 400 regular, 700 bold
+
+
+@dataclass
+class Line:
+    text: str
+    page: int  # 1-based
+    x0: float
+    x1: float
+    top: float  # distance from the top of the page, in points
+    bottom: float
+    size: float  # font size in points (see glyph)
+    bold: bool
+    rotated: bool
+    page_height: float
+    page_width: float
+    hyphen_end: bool = False  # the line ends in a word pdfium marked as hyphenated
+    glyph: float = 0.0  # median glyph box height: the size to go by when a file's font sizes are all scaled to 1
+
+    @property
+    def height(self) -> float:
+        return max(self.bottom - self.top, 0.0)
+
+
+def open_pdf(path: Path) -> Any:
+    """The pdfium document; a typed error naming the file when it cannot be opened."""
+    import pypdfium2 as pdfium
+
+    data = path.read_bytes()
+    if not data.strip():
+        raise EmptyInputError(path, "file is empty")
+    if not data.lstrip()[:5].startswith(b"%PDF"):
+        raise CorruptFileError(path, "not a PDF (no %PDF header)")
+    try:
+        doc = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if "password" in str(exc).lower():
+            raise CorruptFileError(path, "PDF is encrypted (password protected); decrypt it first") from None
+        raise CorruptFileError(path, f"corrupt PDF: {exc}") from None
+    if len(doc) == 0:
+        doc.close()
+        raise EmptyInputError(path, "PDF has no pages")
+    return doc
+
+
+def page_lines(doc: Any, index: int) -> list[Line]:
+    """The lines of page ``index`` (0-based), in pdfium's reading order."""
+    import pypdfium2.raw as raw
+
+    page = doc[index]
+    try:
+        width, height = page.get_size()
+        textpage = page.get_textpage()
+        try:
+            text = textpage.get_text_range()
+            lines = []
+            start = 0
+            for match in [*_LINE_BREAK.finditer(text), None]:
+                end = match.start() if match else len(text)
+                line = _line(textpage, raw, text, start, end, index + 1, width, height)
+                if line is not None:
+                    lines.append(line)
+                start = match.end() if match else end
+            return lines
+        finally:
+            textpage.close()
+    finally:
+        page.close()
+
+
+def _line(
+    textpage: Any, raw: Any, text: str, start: int, end: int, page: int, width: float, height: float
+) -> Line | None:
+    content = text[start:end]
+    if not content.strip():
+        return None
+    chars = [i for i in range(start, end) if not text[i].isspace()]
+    first, last = chars[0], chars[-1]
+    step = max(len(chars) // _SAMPLES, 1)
+    sample = chars[::step][:_SAMPLES]
+    sizes = sorted(raw.FPDFText_GetFontSize(textpage, i) for i in sample)
+    weights = [raw.FPDFText_GetFontWeight(textpage, i) for i in sample]
+    boxes = [textpage.get_charbox(i) for i in (first, last)]
+    heights = sorted(b[3] - b[1] for b in (textpage.get_charbox(i) for i in sample))
+    angle = raw.FPDFText_GetCharAngle(textpage, first)
+    rotated = angle > 0.1 and abs(angle - 2 * math.pi) > 0.1  # radians; full turn is upright too
+    tops = [height - b[3] for b in boxes]
+    bottoms = [height - b[1] for b in boxes]
+    return Line(
+        text=normalize(content.replace(SOFT_BREAK, "")).strip(),
+        page=page,
+        x0=min(b[0] for b in boxes),
+        x1=max(b[2] for b in boxes),
+        top=min(tops),
+        bottom=max(bottoms),
+        size=round(sizes[len(sizes) // 2], 1),
+        bold=sorted(weights)[len(weights) // 2] >= _BOLD,
+        rotated=rotated,
+        page_height=height,
+        page_width=width,
+        hyphen_end=content.endswith(SOFT_BREAK),
+        glyph=round(heights[len(heights) // 2], 1),
+    )
+
+
+def document_lines(doc: Any) -> Iterator[list[Line]]:
+    """Each page's lines, one page at a time (a 500-page file never sits in memory as text objects)."""
+    for index in range(len(doc)):
+        yield page_lines(doc, index)

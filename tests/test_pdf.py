@@ -1,0 +1,217 @@
+"""The PDF reader: one test per defect a plain text-layer reader has, on PDFs the tests lay out, and the
+reader against hand-checked truth on the real PDFs of ../shared/data/pdfs/dev/."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+
+import pytest
+
+from rag.chunk import chunk_paper
+from rag.errors import CorruptFileError, EmptyInputError
+from rag.lang.normalize import dehyphenate, normalize
+from rag.pdf.reader import read_pdf, word_ratio
+from rag.read import read_path
+from tests.conftest import make_layout_pdf, shared
+
+BODY = 10
+PROSE = "We measured the effect of the treatment on bone density in older adults over two years"
+
+
+def body(lines: list[str], top: float = 200, step: float = 12) -> list[tuple]:
+    return [(text, BODY, top + i * step) for i, text in enumerate(lines)]
+
+
+def paper_of(tmp_path, pages, name="p.pdf", **kw):
+    path = tmp_path / name
+    path.write_bytes(make_layout_pdf(pages, **kw))
+    return read_pdf(path, "file:test")
+
+
+def body_text(paper) -> str:
+    return "\n\n".join(s.text for s in paper.sections if s.kind == "body")
+
+
+def front(title="Bone Density after Vitamin D Supplementation", authors="Ada Lovelace, Alan Turing"):
+    return [(title, 18, 80, 72, True), (authors, 12, 110), ("1 Introduction", 12, 170, 72, True)]
+
+
+def test_title_authors_and_year_from_page_one_not_the_file_date(tmp_path):
+    info = "<< /Title (untitled.dvi) /CreationDate (D:20090101000000) >>"
+    page = [("Journal of Bone Research, vol. 3, 1999", 8, 40), *front(), *body([PROSE + "."])]
+    paper = paper_of(tmp_path, [page], info=info)
+    assert paper.title == "Bone Density after Vitamin D Supplementation"
+    assert paper.authors == ["Ada Lovelace", "Alan Turing"]
+    assert paper.year == 1999  # printed on page 1; the file was made in 2009
+
+
+def test_sections_recognised_and_labelled(tmp_path):
+    page1 = [*front(), *body([PROSE + "."], top=190)]
+    page2 = [
+        ("2 Methods", 12, 80, 72, True),
+        *body(["Participants were randomised to vitamin D or placebo for two years in total."], top=100),
+        ("Results", 12, 140, 72, True),
+        *body(["Bone density rose by four percent in the treated group compared with placebo."], top=160),
+        ("4.1 Subgroups", 10, 200, 72, True),
+        *body(["Older women gained most from the treatment in every measured site of the body."], top=220),
+    ]
+    paper = paper_of(tmp_path, [page1, page2])
+    titles = [s.title for s in paper.sections if s.kind == "body"]
+    assert titles == ["1 Introduction", "2 Methods", "Results"]  # a subsection stays inside its section
+    assert "4.1 Subgroups" in paper.sections[2].text
+    assert paper.report and paper.report.sections == titles
+
+
+def test_running_headers_and_page_numbers_removed(tmp_path):
+    pages = []
+    for n in range(1, 5):
+        lines = [("PLOS ONE | https://doi.org/10.1371/journal.pone.0001 " + f"{n} / 4", 8, 30)]
+        lines += front() if n == 1 else []
+        lines += body([f"{PROSE} on page {n}."], top=200)
+        lines.append((str(n), 9, 800))
+        pages.append(lines)
+    paper = paper_of(tmp_path, pages)
+    text = body_text(paper)
+    assert "PLOS ONE" not in text and not re.search(r"\b[1-4] / 4\b", text)
+    assert all(f"on page {n}." in text for n in range(1, 5)) and not re.search(r"\.\s+\d\s*$", text)
+    assert paper.report and paper.report.removed_lines >= 8
+
+
+def test_sentence_across_a_page_break_and_hyphenation(tmp_path):
+    page1 = [*front(), *body(["Treatment with vitamin D improved the bone density of the differ-"], top=700)]
+    page2 = body(
+        ["ent groups. A high-field magnet was used; the high-", "field scans and the high-field images agreed."],
+        top=80,
+    )
+    paper = paper_of(tmp_path, [page1, page2])
+    text = body_text(paper)
+    assert "improved the bone density of the different groups." in text  # one sentence, rejoined
+    assert "the high-field scans" in text  # a compound keeps its hyphen
+    chunk = chunk_paper(paper)[0]
+    assert (chunk.page_start, chunk.page_end) == (1, 2)
+
+
+def test_references_split_off_and_parsed(tmp_path):
+    page1 = [*front(), *body(["Vitamin D raised bone density [1], as others found [2; 3]."])]
+    page2 = [
+        ("References", 12, 80, 72, True),
+        ("[1] A. Smith. 2010. Calcium and the aging skeleton in women. Bone Journal 3:1-9.", 9, 100),
+        ("[2] B. Jones, C. Wu. 2015. A trial of vitamin D. doi:10.1000/xyz.123", 9, 112),
+        ("[3] D. Brown. 2018. Falls in the elderly.", 9, 124),
+    ]
+    paper = paper_of(tmp_path, [page1, page2])
+    text = " ".join(c.text for c in chunk_paper(paper))
+    assert "Calcium and the aging skeleton" not in text and "Falls in the elderly" not in text
+    assert "Vitamin D raised bone density, as others found." in text  # the paper's own markers are gone
+    assert [r.year for r in paper.references] == [2010, 2015, 2018]
+    assert paper.references[0].title == "Calcium and the aging skeleton in women"
+    assert paper.references[1].doi == "10.1000/xyz.123"
+    assert paper.doi is None  # a DOI in the reference list is not the paper's
+
+
+def test_captions_and_figure_debris_kept_out_of_the_running_text(tmp_path):
+    page1 = [
+        *front(),
+        *body([PROSE + " and found a clear rise in"], top=200),
+        ("Figure 1: Bone density by group over time.", 9, 240),
+        ('!"# $!"# %&\'', 9, 260),
+        *body(["density among the treated adults."], top=280),
+    ]
+    paper = paper_of(tmp_path, [page1])
+    text = body_text(paper)
+    assert "found a clear rise in density among the treated adults." in text
+    assert "Figure 1" not in text and '!"#' not in text
+    captions = [s for s in paper.sections if s.kind == "caption"]
+    assert captions and captions[0].title == "Figure 1" and "by group over time" in captions[0].text
+
+
+def test_garbage_text_layer_is_reported(tmp_path):
+    junk = ["Tlie rcsnlts sliow tliat tbe trcatmcnt w a s cffcctivc iu 3O% o f tlie" for _ in range(6)]
+    paper = paper_of(tmp_path, [[*front(), *body(junk)]])
+    assert paper.report and paper.report.ocr_suspected
+    assert any("known words" in w and "OCR" in w for w in paper.report.warnings)
+    assert word_ratio(PROSE) == 1.0
+
+
+def test_image_only_pdf_is_a_clear_error_and_zero_text_pages(tmp_path):
+    path = tmp_path / "scan.pdf"
+    path.write_bytes(make_layout_pdf([[], []]))
+    (err,) = list(read_path(path))
+    assert isinstance(err, EmptyInputError) and "--ocr" in err.reason and str(path) in str(err)
+
+
+def test_truncated_pdf_is_typed(tmp_path):
+    path = tmp_path / "cut.pdf"
+    path.write_bytes(make_layout_pdf([body([PROSE + "."])])[:300])
+    (err,) = list(read_path(path))
+    assert isinstance(err, (CorruptFileError, EmptyInputError)) and str(path) in str(err)
+
+
+def test_many_pages_stream_in_bounded_memory(tmp_path):
+    import resource
+
+    pages = [body([f"{PROSE} on page {n}."] * 40, top=120) for n in range(500)]
+    path = tmp_path / "long.pdf"
+    path.write_bytes(make_layout_pdf(pages))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    paper = read_pdf(path, "file:long")
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert paper.report and paper.report.pages == 500
+    assert grown_mb < 300, grown_mb  # 20,000 lines of text, not 500 rendered pages
+
+
+def test_normalisation_for_every_input_kind(tmp_path):
+    assert normalize("reﬁned M¨uhlenberg\x07 10⁹") == "refined Mühlenberg 10⁹"
+    assert dehyphenate("the differ-\nent groups and a high-\nfield magnet; high-field") == (
+        "the different groups and a high-field magnet; high-field"
+    )
+    note = tmp_path / "note.txt"
+    note.write_text("Notes\n\nThe reﬁned assay was differ-\nent from the old one.", encoding="utf-8")
+    (paper,) = list(read_path(note))
+    assert "refined assay was different from" in paper.text
+
+
+# -- the real PDFs against their hand-checked truth ------------------------------------------
+def _norm(text: str | None) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", unicodedata.normalize("NFKC", text or "").casefold()).split())
+
+
+@pytest.fixture(scope="module")
+def dev_papers():
+    truth_path = shared("pdfs/dev", "truth.json")
+    truth = json.loads(truth_path.read_text())
+    return [(t, read_pdf(truth_path.parent / t["file"], f"file:{t['file']}")) for t in truth]
+
+
+def test_dev_pdfs_metadata(dev_papers):
+    titled = [(t, p) for t, p in dev_papers if t["title"]]
+    assert sum(_norm(p.title) == _norm(t["title"]) for t, p in titled) >= 0.95 * len(titled)
+    authors = [(a, p) for t, p in dev_papers for a in t["authors"]]
+    assert sum(_norm(a) in {_norm(x) for x in p.authors} for a, p in authors) >= 0.9 * len(authors)
+    assert sum(p.year == t["year"] for t, p in dev_papers) >= 14
+    assert all((p.doi or "").lower() == (t["doi"] or "").lower() for t, p in dev_papers)
+
+
+def test_dev_pdfs_sections_and_no_leakage(dev_papers):
+    strip = lambda h: re.sub(r"^((\d+|[ivx]+|[a-h])(\.\d+)*)\s+", "", _norm(h))  # noqa: E731
+    found = total = 0
+    for t, p in dev_papers:
+        assert p.report is not None
+        heads = {strip(h) for h in p.report.sections}
+        found += sum(strip(h) in heads for h in t["sections"])
+        total += len(t["sections"])
+        chunks = [_norm(c.text) for c in chunk_paper(p)]
+        for probe in t["reference_probe"] + t["running_header_lines"]:
+            assert not any(_norm(probe) in c for c in chunks), (t["file"], probe)
+        assert all(c.page_start is not None for c in chunk_paper(p))
+    assert found >= 0.9 * total
+
+
+def test_dev_pdfs_hyphenation_and_facts(dev_papers):
+    hyphenated = [(w, p) for t, p in dev_papers for w in t["hyphenated_words"]]
+    intact = sum(bool(re.search(rf"\b{w}\b", _norm(body_text(p)))) for w, p in hyphenated)
+    assert intact >= 0.9 * len(hyphenated)
+    s2orc = next(p for t, p in dev_papers if t["file"].startswith("papermage_2020"))
+    assert "81.1M" in body_text(s2orc) and "8.1M" in body_text(s2orc)
