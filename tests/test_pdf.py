@@ -215,3 +215,68 @@ def test_dev_pdfs_hyphenation_and_facts(dev_papers):
     assert intact >= 0.9 * len(hyphenated)
     s2orc = next(p for t, p in dev_papers if t["file"].startswith("papermage_2020"))
     assert "81.1M" in body_text(s2orc) and "8.1M" in body_text(s2orc)
+
+
+# -- the PDF path end to end: CLI, sidecar metadata, stored reports, pages in answers ---------
+def test_pdf_ingest_end_to_end(settings, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from rag.cli import app
+    from rag.pipeline import answer
+
+    monkeypatch.setenv("RAG_HOME", str(settings.home))
+    pdf = tmp_path / "papers" / "vitd.pdf"
+    pdf.parent.mkdir()
+    page1 = [*front(title="Untitled Draft"), *body([PROSE + " and found that bone density rose by 4 percent."])]
+    page2 = [
+        ("2 Results", 12, 80, 72, True),
+        *body(["Vitamin D supplementation raised bone density by 4 percent."], 100),
+    ]
+    pdf.write_bytes(make_layout_pdf([page1, page2]))
+    bib = tmp_path / "library.bib"
+    bib.write_text("@article{vd, title = {Vitamin {D} and Bone Density}, author = {Curie, Marie}, year = 2021,\n"
+                   "  file = {papers/vitd.pdf}}\n")  # fmt: skip
+    runner = CliRunner()
+    result = runner.invoke(app, ["ingest", str(pdf.parent), "--bib", str(bib), "-c", "pdfs", "--json", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["papers_added"] == 1 and report["documents"][0]["pages"] == 2
+
+    again = runner.invoke(app, ["ingest", str(pdf.parent), "--bib", str(bib), "-c", "pdfs", "--json", "--no-progress"])
+    assert json.loads(again.stdout)["papers_unchanged"] == 1 and json.loads(again.stdout)["documents"] == []
+
+    papers = json.loads(runner.invoke(app, ["papers", "-c", "pdfs", "--json"]).stdout)
+    assert papers[0]["title"] == "Vitamin D and Bone Density" and papers[0]["authors"] == ["Marie Curie"]
+    assert (
+        papers[0]["year"] == 2021
+        and papers[0]["pages"] == 2
+        and papers[0]["sections"] == ["1 Introduction", "2 Results"]
+    )
+    exported = [
+        json.loads(line) for line in runner.invoke(app, ["export", "-c", "pdfs", "--jsonl"]).stdout.splitlines()
+    ]
+    assert {(c["page_start"], c["page_end"]) for c in exported} <= {(1, 1), (1, 2), (2, 2)}
+
+    a = answer("How much did vitamin D raise bone density?", collection="pdfs", settings=settings)
+    assert a.citations and all(c.page_start in (1, 2) for c in a.citations)
+    assert re.search(r"^1\. .*Vitamin D and Bone Density, p\. [12]", a.markdown, re.MULTILINE), a.markdown
+
+    missing = runner.invoke(app, ["ingest", str(pdf), "--bib", str(tmp_path / "nope.bib"), "-c", "pdfs"])
+    assert missing.exit_code == 2 and "nope.bib" in missing.stderr
+
+
+def test_ocr_through_the_reader(tmp_path):
+    from rag.pdf.ocr import tesseract_available
+
+    if not tesseract_available():
+        pytest.skip("Tesseract is not installed (apt-get install tesseract-ocr; .ci/run installs it)")
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("L", (1700, 2200), 255)
+    font = ImageFont.load_default(size=60)
+    for i, line in enumerate(["Vitamin D supplementation", "reduced fractures by twenty", "percent in older adults."]):
+        ImageDraw.Draw(image).text((150, 200 + 100 * i), line, fill=0, font=font)
+    path = tmp_path / "scan.pdf"
+    image.save(path, "PDF", resolution=200)
+    (paper,) = list(read_path(path, ocr=True))
+    assert paper.report and paper.report.ocr_used and "fractures" in paper.text.lower()

@@ -45,16 +45,6 @@ def _mask(text: str) -> str:
     return re.sub(r"\d+", "#", text.strip().lower())
 
 
-SCALED = 4.0  # points: a body "font size" below this means the file scales its fonts by the text matrix
-
-
-def use_glyph_sizes(pages: list[list[Line]]) -> None:
-    """Files whose every font is size 1 (scaled by the text matrix) are measured by glyph height instead."""
-    for lines in pages:
-        for line in lines:
-            line.size = line.glyph
-
-
 def body_size(pages: list[list[Line]]) -> float:
     """The font size most of the text is set in (by characters)."""
     sizes: Counter[float] = Counter()

@@ -9,6 +9,7 @@ reader needs of that: its text, page, position, font size and weight, and whethe
 
 from __future__ import annotations
 
+import ctypes
 import math
 import re
 from collections.abc import Iterator
@@ -32,13 +33,12 @@ class Line:
     x1: float
     top: float  # distance from the top of the page, in points
     bottom: float
-    size: float  # font size in points (see glyph)
+    size: float  # printed font size in points
     bold: bool
     rotated: bool
     page_height: float
     page_width: float
     hyphen_end: bool = False  # the line ends in a word pdfium marked as hyphenated
-    glyph: float = 0.0  # median glyph box height: the size to go by when a file's font sizes are all scaled to 1
 
     @property
     def height(self) -> float:
@@ -101,10 +101,9 @@ def _line(
     first, last = chars[0], chars[-1]
     step = max(len(chars) // _SAMPLES, 1)
     sample = chars[::step][:_SAMPLES]
-    sizes = sorted(raw.FPDFText_GetFontSize(textpage, i) for i in sample)
+    sizes = sorted(_size(textpage, raw, i) for i in sample)
     weights = [raw.FPDFText_GetFontWeight(textpage, i) for i in sample]
     boxes = [textpage.get_charbox(i) for i in (first, last)]
-    heights = sorted(b[3] - b[1] for b in (textpage.get_charbox(i) for i in sample))
     angle = raw.FPDFText_GetCharAngle(textpage, first)
     rotated = angle > 0.1 and abs(angle - 2 * math.pi) > 0.1  # radians; full turn is upright too
     tops = [height - b[3] for b in boxes]
@@ -122,8 +121,17 @@ def _line(
         page_height=height,
         page_width=width,
         hyphen_end=content.endswith(SOFT_BREAK),
-        glyph=round(heights[len(heights) // 2], 1),
     )
+
+
+def _size(textpage: Any, raw: Any, index: int) -> float:
+    """The size a character is printed at: its font size times the vertical scale of its text matrix
+    (TeX output often sets every font at size 1 and scales it by the matrix)."""
+    matrix = raw.FS_MATRIX()
+    size = raw.FPDFText_GetFontSize(textpage, index)
+    if raw.FPDFText_GetMatrix(textpage, index, ctypes.byref(matrix)):
+        size *= math.hypot(matrix.c, matrix.d) or 1.0
+    return float(size)
 
 
 def document_lines(doc: Any) -> Iterator[list[Line]]:

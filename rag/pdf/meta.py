@@ -107,13 +107,16 @@ def _authors(lines: list[Line], after: list[Line], size: float) -> tuple[list[st
 
 def _year(groups: list[list[Line]], arxiv_id: str | None) -> int | None:
     """The first year printed on a venue, copyright, date or journal line, looking at ``groups`` in order."""
-    months = r"jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
+    months = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"
+    # a venue, copyright or date line ("July 5 - 10, 2020", "Published 3 October 2008"), never a citation
     cue = re.compile(
-        rf"©|\(c\)|copyright|proceedings|published|journal|conference|vol\.|\b(?:{months})[a-z]*\.?\s", re.I
+        rf"©|\(c\)|copyright|proceedings|published|journal|conference|vol\.|\b{months}\s+\d|\d\s+{months}\s+\d{{4}}",
+        re.IGNORECASE,
     )
+    cited = re.compile(r"et al\.|,\s*(?:19|20)\d\d[a-z]?[);]")
     for group in groups:
         for ln in group:
-            if cue.search(ln.text) and (m := _YEAR.search(ln.text)):
+            if cue.search(ln.text) and not cited.search(ln.text) and (m := _YEAR.search(ln.text)):
                 return int(m.group(1))
     if arxiv_id and re.match(r"\d{4}\.", arxiv_id):
         return 2000 + int(arxiv_id[:2])  # new-style arXiv ids begin with the year and month: 2004.10706

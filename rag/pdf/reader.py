@@ -19,7 +19,7 @@ from typing import Any
 from rag.embed import bundled_model_files
 from rag.errors import EmptyInputError
 from rag.lang.normalize import words_of
-from rag.pdf.clean import SCALED, Cleaned, body_size, clean_pages, extend_group, use_glyph_sizes
+from rag.pdf.clean import Cleaned, body_size, clean_pages, extend_group
 from rag.pdf.layout import Line, document_lines, open_pdf
 from rag.pdf.meta import read_metadata
 from rag.pdf.references import parse_references
@@ -87,9 +87,6 @@ def read_pdf(path: Path, doc_id: str, ocr: bool = False) -> Paper:
             raise EmptyInputError(path, "PDF has no text layer (scanned image?); ingest with --ocr (needs Tesseract)")
         return _read_scanned(path, doc_id, len(pages))
     size = body_size(pages)
-    if size < SCALED:
-        use_glyph_sizes(pages)
-        size = body_size(pages)
     cleaned = clean_pages(pages, size)
     page1 = [ln for ln in cleaned.body if ln.page == 1]
     first_furniture = [ln for ln in cleaned.furniture if ln.page == 1]
