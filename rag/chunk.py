@@ -28,6 +28,8 @@ def paper_hash(paper: Paper, settings: ChunkSettings) -> str:
             paper.authors,
             paper.doi,
             settings.model_dump(),
+            # a PDF read anew (another reader version, OCR on) is stored anew, with its fresh report
+            *([paper.meta["source_sha"]] if paper.meta.get("source_sha") else []),
         ],
         sort_keys=True,
         ensure_ascii=False,

@@ -56,23 +56,12 @@ def ingest(
     ] = None,
 ) -> None:
     """Read, chunk, embed and store papers. Re-running adds only what is new or changed."""
-    from rag.sidecar import read_sidecar, zotero_library
-
     try:
         settings = _settings(preset)
         if ocr:
             settings = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"ocr": True})})
-        records = [r for b in bib or [] for r in read_sidecar(b)]
-        if zotero is not None:
-            library = zotero_library(zotero)
-            records += library
-            paths = [
-                *(paths or []),
-                *(f for r in library for f in r.files if f.suffix.lower() == ".pdf" and f.is_file()),
-            ]
-        if not paths and zotero is None:
-            raise ConfigError("Nothing to ingest: give files or folders, or --zotero.")
-        report = _ingest(paths or [], collection, settings, progress, records)
+        paths, records = _with_sidecars(paths or [], bib or [], zotero)
+        report = _ingest(paths, collection, settings, progress, records)
     except RagError as exc:
         _fail(exc)
     if as_json:
@@ -104,6 +93,20 @@ def ingest(
             err.print(f"... and {len(report.failed) - 50} more failures (use --json for all)")
     if report.failed:
         raise typer.Exit(1)
+
+
+def _with_sidecars(paths: list[Path], bib: list[Path], zotero: Path | None) -> tuple[list[Path], list[Any]]:
+    """The inputs plus a Zotero library's PDFs, and the metadata records of the BibTeX/CSL files and the library."""
+    from rag.sidecar import read_sidecar, zotero_library
+
+    records = [r for b in bib for r in read_sidecar(b)]
+    if zotero is not None:
+        library = zotero_library(zotero)
+        records += library
+        paths = [*paths, *(f for r in library for f in r.files if f.suffix.lower() == ".pdf" and f.is_file())]
+    if not paths:
+        raise ConfigError("Nothing to ingest: give files or folders, or --zotero.")
+    return paths, records
 
 
 def _ingest(paths: list[Path], collection: str | None, settings: Settings, progress: bool, sidecar: Any = ()) -> Any:
@@ -235,7 +238,10 @@ def papers(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
         _fail(exc)
     rows: list[dict[str, Any]] = []
     for c in firsts:
-        info = PaperInfo.model_validate_json(c.paper_info) if c.paper_info else PaperInfo()
+        try:
+            info = PaperInfo.model_validate_json(c.paper_info) if c.paper_info else PaperInfo()
+        except ValueError:  # written by another version: show the paper without it
+            info = PaperInfo()
         report = info.report
         rows.append(
             {

@@ -100,7 +100,7 @@ class Indexer:
 
     def _source_shas(self, files: list[Path]) -> dict[Path, str]:
         """A digest per PDF of its bytes and of how it is read: the same file read the same way is the same paper."""
-        how = f"{READER_VERSION}|ocr={self.settings.ingest.ocr}".encode()
+        how = f"{READER_VERSION}|ocr={self.settings.ingest.ocr}|{self.settings.chunk.model_dump_json()}".encode()
         out = {}
         for path in files:
             if path.suffix.lower() in PDF_SUFFIXES:
@@ -129,7 +129,8 @@ class Indexer:
         report.files = len(files)
         report.failed.extend(_failure(e) for e in errors)
         shas = self._source_shas(files)
-        unchanged = self._unchanged(name, shas)
+        # with sidecar metadata given, every file is read again: its metadata may be new or corrected
+        unchanged = set() if sidecar else self._unchanged(name, shas)
         report.papers_unchanged += len(unchanged)
         papers: dict[str, Paper] = {}
         for done, path in enumerate(files, start=1):

@@ -90,6 +90,10 @@ def read_path(path: Path, encoding: str = "utf-8", ocr: bool = False) -> Iterato
         yield exc
     except OSError as exc:
         yield InputError(path, f"cannot read file: {exc.strerror or exc}")
+    except Exception as exc:  # a damaged PDF can make pdfium fail in many ways: one file must not stop an ingest
+        if suffix not in PDF_SUFFIXES:
+            raise
+        yield CorruptFileError(path, f"corrupt PDF: {type(exc).__name__}: {exc}")
 
 
 def file_doc_id(path: Path) -> str:

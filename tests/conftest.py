@@ -73,16 +73,7 @@ def make_pdf(lines: list[str], title: str | None = None) -> bytes:
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         info,
     ]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for i, obj in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{i} 0 obj\n{obj}\nendobj\n".encode("latin-1")
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info 6 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    return out
+    return _pdf_bytes(objects)
 
 
 def make_layout_pdf(pages: list[list[tuple]], info: str = "<< >>") -> bytes:
@@ -114,6 +105,11 @@ def make_layout_pdf(pages: list[list[tuple]], info: str = "<< >>") -> bytes:
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold >>",
         info,
     ]
+    return _pdf_bytes(objects)
+
+
+def _pdf_bytes(objects: list[str]) -> bytes:
+    """A PDF file of numbered objects (the first the catalog, the last the Info dictionary), with its xref."""
     out = b"%PDF-1.4\n"
     offsets = []
     for i, obj in enumerate(objects, start=1):

@@ -128,7 +128,7 @@ def test_ocr_pages_stops_cleanly_when_abandoned(two_page_scan: Path) -> None:
 
 @needs_tesseract
 def test_tesseract_failure_is_a_corrupt_file_error(scan: Path) -> None:
-    with pytest.raises(CorruptFileError, match=r"OCR of page 0 failed: tesseract exit \d+") as info:
+    with pytest.raises(CorruptFileError, match=r"OCR of page 1 failed: tesseract exit \d+") as info:
         ocr_page(scan, 0, lang="no_such_language")
     assert info.value.source == str(scan)
 
@@ -136,7 +136,7 @@ def test_tesseract_failure_is_a_corrupt_file_error(scan: Path) -> None:
 @needs_tesseract
 def test_timeout_is_a_corrupt_file_error(scan: Path) -> None:
     # 10 ms is far too short for any page; subprocess.run kills and reaps the child.
-    with pytest.raises(CorruptFileError, match="OCR of page 0 failed: timed out"):
+    with pytest.raises(CorruptFileError, match="OCR of page 1 failed: timed out"):
         ocr_page(scan, 0, timeout=0.01)
 
 

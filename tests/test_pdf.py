@@ -163,7 +163,8 @@ def test_many_pages_stream_in_bounded_memory(tmp_path):
 
 
 def test_normalisation_for_every_input_kind(tmp_path):
-    assert normalize("reﬁned M¨uhlenberg\x07 10⁹") == "refined Mühlenberg 10⁹"
+    assert normalize("reﬁned M¨uhlenberg\x07 10⁹", accents=True) == "refined Mühlenberg 10⁹"
+    assert normalize("use `foo` and don´t; 1\x964; a\fb") == "use `foo` and don´t; 1–4; a\fb"  # not a PDF: as written
     assert dehyphenate("the differ-\nent groups and a high-\nfield magnet; high-field") == (
         "the different groups and a high-field magnet; high-field"
     )
@@ -242,8 +243,14 @@ def test_pdf_ingest_end_to_end(settings, tmp_path, monkeypatch):
     report = json.loads(result.stdout)
     assert report["papers_added"] == 1 and report["documents"][0]["pages"] == 2
 
-    again = runner.invoke(app, ["ingest", str(pdf.parent), "--bib", str(bib), "-c", "pdfs", "--json", "--no-progress"])
-    assert json.loads(again.stdout)["papers_unchanged"] == 1 and json.loads(again.stdout)["documents"] == []
+    again = runner.invoke(app, ["ingest", str(pdf.parent), "-c", "pdfs", "--json", "--no-progress"])
+    assert (
+        json.loads(again.stdout)["papers_unchanged"] == 1 and json.loads(again.stdout)["documents"] == []
+    )  # not re-read
+    with_bib = runner.invoke(
+        app, ["ingest", str(pdf.parent), "--bib", str(bib), "-c", "pdfs", "--json", "--no-progress"]
+    )
+    assert json.loads(with_bib.stdout)["papers_unchanged"] == 1  # re-read for the metadata, nothing re-embedded
 
     papers = json.loads(runner.invoke(app, ["papers", "-c", "pdfs", "--json"]).stdout)
     assert papers[0]["title"] == "Vitamin D and Bone Density" and papers[0]["authors"] == ["Marie Curie"]
@@ -280,3 +287,46 @@ def test_ocr_through_the_reader(tmp_path):
     image.save(path, "PDF", resolution=200)
     (paper,) = list(read_path(path, ocr=True))
     assert paper.report and paper.report.ocr_used and "fractures" in paper.text.lower()
+
+
+# -- regressions found in review ------------------------------------------------------------
+def test_a_page_pdfium_cannot_load_is_skipped_not_fatal(tmp_path):
+    good = make_layout_pdf([[*front(), *body([PROSE + "."])], body(["Second page."])])
+    broken = good.replace(b"/Kids [3 0 R 5 0 R]", b"/Kids [3 0 R 99 0 R]")  # page 2 points nowhere
+    assert broken != good
+    path = tmp_path / "broken.pdf"
+    path.write_bytes(broken)
+    results = list(read_path(path))
+    assert len(results) == 1  # a paper or a typed error naming the file: never an exception
+    result = results[0]
+    if isinstance(result, Exception):
+        assert isinstance(result, (CorruptFileError, EmptyInputError)) and str(path) in str(result)
+    else:
+        assert PROSE in body_text(result)
+
+
+def test_brackets_that_are_not_citations_stay(tmp_path):
+    text = "Scores lie in the range [0, 1] and x[2] is the second entry, as shown before [4]."
+    paper = paper_of(tmp_path, [[*front(), *body([text])]])
+    assert "Scores lie in the range [0, 1] and x[2] is the second entry, as shown before." in body_text(paper)
+
+
+def test_soft_hyphen_keeps_a_words_own_hyphen():
+    from rag.pdf.structure import join_line
+
+    assert join_line("the Navier", True, "Stokes equations", set()) == "the Navier-Stokes equations"
+    assert join_line("a state-of-the-", False, "art model", set()) == "a state-of-the-art model"
+    assert join_line("the differ", True, "ent groups", set()) == "the different groups"
+
+
+def test_unchanged_pdf_is_read_again_when_chunking_changes(settings, tmp_path):
+    from rag.indexing import Indexer
+    from rag.store import Store
+
+    pdf = tmp_path / "a.pdf"
+    pdf.write_bytes(make_layout_pdf([[*front(), *body([PROSE + "."] * 30)]]))
+    first = Indexer(Store(settings)).ingest([pdf], collection="pdfp")
+    assert first.papers_added == 1 and Indexer(Store(settings)).ingest([pdf], collection="pdfp").papers_unchanged == 1
+    smaller = settings.model_copy(update={"chunk": settings.chunk.model_copy(update={"max_tokens": 100})})
+    again = Indexer(Store(smaller)).ingest([pdf], collection="pdfp")
+    assert again.papers_updated == 1 and again.chunks_added > first.chunks_added

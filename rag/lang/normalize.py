@@ -13,15 +13,15 @@ import unicodedata
 _SPACING_ACCENTS = {
     "\u00a8": "\u0308",  # diaeresis ¨
     "\u00b4": "\u0301",  # acute ´
-    "\u0060": "\u0300",  # grave `
     "\u02c6": "\u0302",  # circumflex ˆ
     "\u02dc": "\u0303",  # tilde ˜
     "\u00b8": "\u0327",  # cedilla ¸
     "\u02c7": "\u030c",  # caron ˇ
     "\u02da": "\u030a",  # ring ˚
 }
-_DETACHED = re.compile("([" + "".join(_SPACING_ACCENTS) + "])\\s?([A-Za-zı])")  # ı: TeX puts accents on a dotless i
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\ufeff\u200b-\u200d]")
+_DETACHED = re.compile("([" + "".join(_SPACING_ACCENTS) + "])([A-Za-zı])")  # ı: TeX puts accents on a dotless i
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ufffe\ufeff\u200b\u00ad]")  # \x0b \x0c stay: white space
+_C1 = re.compile(r"[\x80-\x9f]")  # cp1252 punctuation decoded as Latin-1 ("1\x964" meant "1–4")
 _HYPHEN_BREAK = re.compile(r"([A-Za-z]{2,})-\s*\n\s*([a-z]{2,})")
 SOFT_BREAK = "\ufffe"
 """What pdfium puts where a word was hyphenated at a line end."""
@@ -39,17 +39,27 @@ _LIGATURES = {
 _LIGATURE = re.compile("[" + "".join(_LIGATURES) + "]")
 
 
-def normalize(text: str) -> str:
+def _cp1252(m: re.Match[str]) -> str:
+    try:
+        return m.group(0).encode("latin-1").decode("cp1252")
+    except UnicodeDecodeError:
+        return " "
+
+
+def normalize(text: str, accents: bool = False) -> str:
     """Ligatures expanded, detached accents rejoined, control characters dropped, NFC.
 
-    Not NFKC: it would also turn 10⁹ into 109 and m² into m2, which science cannot afford.
+    Not NFKC: it would also turn 10⁹ into 109 and m² into m2, which science cannot afford. ``accents``
+    rejoins the spacing accents PDF text layers emit (``M¨uhlenberg``); elsewhere ``´`` may be an apostrophe.
 
-    >>> normalize("The reﬁned M¨uhlenberg ´etude of Lemaˆıtre: 10⁹ cells\\x07")
+    >>> normalize("The reﬁned M¨uhlenberg ´etude of Lemaˆıtre: 10⁹ cells\\x07", accents=True)
     'The refined Mühlenberg étude of Lemaître: 10⁹ cells'
     """
-    text = _DETACHED.sub(
-        lambda m: unicodedata.normalize("NFC", m.group(2).replace("ı", "i") + _SPACING_ACCENTS[m.group(1)]), text
-    )
+    if accents:
+        text = _DETACHED.sub(
+            lambda m: unicodedata.normalize("NFC", m.group(2).replace("ı", "i") + _SPACING_ACCENTS[m.group(1)]), text
+        )
+    text = _C1.sub(_cp1252, text)
     text = unicodedata.normalize("NFC", _LIGATURE.sub(lambda m: _LIGATURES[m.group(0)], text))
     return _CONTROL.sub("", text)
 

@@ -66,6 +66,19 @@ def open_pdf(path: Path) -> Any:
     return doc
 
 
+class _CharIndex:
+    """Maps positions in pdfium's page text (a Python string) to pdfium's character indices: they differ
+    where pdfium generated characters or a character lies outside the Basic Multilingual Plane."""
+
+    def __init__(self, textpage: Any, raw: Any, text: str) -> None:
+        self.textpage, self.raw = textpage, raw
+        self.wide = [i for i, c in enumerate(text) if ord(c) > 0xFFFF]  # two UTF-16 units each
+
+    def __call__(self, position: int) -> int:
+        units = position + sum(1 for w in self.wide if w < position)
+        return int(self.raw.FPDFText_GetCharIndexFromTextIndex(self.textpage, units))
+
+
 def page_lines(doc: Any, index: int) -> list[Line]:
     """The lines of page ``index`` (0-based), in pdfium's reading order."""
     import pypdfium2.raw as raw
@@ -76,11 +89,12 @@ def page_lines(doc: Any, index: int) -> list[Line]:
         textpage = page.get_textpage()
         try:
             text = textpage.get_text_range()
+            chars = _CharIndex(textpage, raw, text)
             lines = []
             start = 0
             for match in [*_LINE_BREAK.finditer(text), None]:
                 end = match.start() if match else len(text)
-                line = _line(textpage, raw, text, start, end, index + 1, width, height)
+                line = _line(textpage, raw, chars, text[start:end], start, (index + 1, width, height))
                 if line is not None:
                     lines.append(line)
                 start = match.end() if match else end
@@ -91,32 +105,34 @@ def page_lines(doc: Any, index: int) -> list[Line]:
         page.close()
 
 
-def _line(
-    textpage: Any, raw: Any, text: str, start: int, end: int, page: int, width: float, height: float
-) -> Line | None:
-    content = text[start:end]
-    if not content.strip():
+def _line(textpage: Any, raw: Any, chars: _CharIndex, content: str, start: int, where: tuple) -> Line | None:
+    page, width, height = where
+    text = normalize(content.replace(SOFT_BREAK, ""), accents=True).strip()
+    if not text:
         return None
-    chars = [i for i in range(start, end) if not text[i].isspace()]
-    first, last = chars[0], chars[-1]
-    step = max(len(chars) // _SAMPLES, 1)
-    sample = chars[::step][:_SAMPLES]
+    positions = [start + i for i, c in enumerate(content) if not c.isspace() and c != SOFT_BREAK]
+    step = max(len(positions) // _SAMPLES, 1)
+    # only the characters the line is measured by are looked up (one pdfium call each)
+    wanted = dict.fromkeys([positions[0], *positions[::step][:_SAMPLES], positions[-1]])
+    mapped = {p: chars(p) for p in wanted}
+    sample = [i for i in (mapped[p] for p in positions[::step][:_SAMPLES]) if i >= 0]
+    ends = [i for i in (mapped[positions[0]], mapped[positions[-1]]) if i >= 0]
+    if not sample or not ends:
+        return None
     sizes = sorted(_size(textpage, raw, i) for i in sample)
-    weights = [raw.FPDFText_GetFontWeight(textpage, i) for i in sample]
-    boxes = [textpage.get_charbox(i) for i in (first, last)]
-    angle = raw.FPDFText_GetCharAngle(textpage, first)
+    weights = sorted(raw.FPDFText_GetFontWeight(textpage, i) for i in sample)
+    boxes = [textpage.get_charbox(i) for i in (ends[0], ends[-1])]
+    angle = raw.FPDFText_GetCharAngle(textpage, ends[0])
     rotated = angle > 0.1 and abs(angle - 2 * math.pi) > 0.1  # radians; full turn is upright too
-    tops = [height - b[3] for b in boxes]
-    bottoms = [height - b[1] for b in boxes]
     return Line(
-        text=normalize(content.replace(SOFT_BREAK, "")).strip(),
+        text=text,
         page=page,
         x0=min(b[0] for b in boxes),
         x1=max(b[2] for b in boxes),
-        top=min(tops),
-        bottom=max(bottoms),
+        top=min(height - b[3] for b in boxes),
+        bottom=max(height - b[1] for b in boxes),
         size=round(sizes[len(sizes) // 2], 1),
-        bold=sorted(weights)[len(weights) // 2] >= _BOLD,
+        bold=weights[len(weights) // 2] >= _BOLD,
         rotated=rotated,
         page_height=height,
         page_width=width,
@@ -134,7 +150,14 @@ def _size(textpage: Any, raw: Any, index: int) -> float:
     return float(size)
 
 
-def document_lines(doc: Any) -> Iterator[list[Line]]:
-    """Each page's lines, one page at a time (a 500-page file never sits in memory as text objects)."""
+def document_lines(doc: Any, warnings: list[str]) -> Iterator[list[Line]]:
+    """Each page's lines, one page at a time (a 500-page file never sits in memory as text objects);
+    a page pdfium cannot read is skipped with a warning, the rest of the file still read."""
+    import pypdfium2 as pdfium
+
     for index in range(len(doc)):
-        yield page_lines(doc, index)
+        try:
+            yield page_lines(doc, index)
+        except (pdfium.PdfiumError, ValueError, AssertionError) as exc:  # pypdfium2 asserts on some damage
+            warnings.append(f"page {index + 1} could not be read ({type(exc).__name__}: {exc}); skipped")
+            yield []

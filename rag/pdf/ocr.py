@@ -146,11 +146,11 @@ def _tesseract(image: Path, pdf_path: Path, index: int, lang: str, timeout: floa
         raise EmptyInputError(pdf_path, _MISSING_TESSERACT) from None
     except subprocess.TimeoutExpired:
         # subprocess.run has already killed and reaped the child.
-        raise CorruptFileError(pdf_path, f"OCR of page {index} failed: timed out after {timeout:g} s") from None
+        raise CorruptFileError(pdf_path, f"OCR of page {index + 1} failed: timed out after {timeout:g} s") from None
     except OSError as exc:
-        raise CorruptFileError(pdf_path, f"OCR of page {index} failed: {exc}") from None
+        raise CorruptFileError(pdf_path, f"OCR of page {index + 1} failed: {exc}") from None
     if done.returncode != 0:
         detail = done.stderr.decode("utf-8", "replace").strip()[-STDERR_CHARS:] or "no message"
-        raise CorruptFileError(pdf_path, f"OCR of page {index} failed: tesseract exit {done.returncode}: {detail}")
+        raise CorruptFileError(pdf_path, f"OCR of page {index + 1} failed: tesseract exit {done.returncode}: {detail}")
     # Tesseract writes UTF-8 and ends each page with a form feed, which is not part of the text.
     return done.stdout.decode("utf-8", "replace").replace("\f", "").strip()

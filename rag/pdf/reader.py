@@ -19,14 +19,14 @@ from typing import Any
 from rag.embed import bundled_model_files
 from rag.errors import EmptyInputError
 from rag.lang.normalize import words_of
-from rag.pdf.clean import Cleaned, body_size, clean_pages, extend_group
+from rag.pdf.clean import Cleaned, body_size, clean_pages, extend_group, tabular
 from rag.pdf.layout import Line, document_lines, open_pdf
 from rag.pdf.meta import read_metadata
 from rag.pdf.references import parse_references
 from rag.pdf.structure import build
 from rag.types import Paper, PaperSection, ReadingReport
 
-READER_VERSION = "pdfium-1"
+READER_VERSION = "pdfium-2"
 """Changes whenever the reader would read the same file differently (a re-ingest then re-reads it)."""
 _MIN_CHARS_PER_PAGE = 40  # fewer: the pages are images, not text
 _GARBAGE_BELOW = 0.5  # known-word share under which a text layer is suspected garbage (real papers here: 0.68-0.94)
@@ -47,12 +47,23 @@ def word_ratio(text: str) -> float | None:
     return sum(w in known for w in words) / len(words) if words else None
 
 
-def _tables(cleaned: Cleaned) -> list[PaperSection]:
-    """Table and figure text, one section per page block, rows on their own lines (long tables cut at rows)."""
-    return [
-        PaperSection(title="Table", text="\n".join(ln.text for ln in g), kind="table", pages=[(0, g[0].page)])
-        for g in cleaned.tables
-    ]
+_MIN_FIGURE_WORDS = 15  # figure text shorter than this, with no table rows, is axis labels and legends
+
+
+def _tables(cleaned: Cleaned, title: str) -> list[PaperSection]:
+    """Table and figure text, one section per page block, rows on their own lines (long tables cut at rows);
+    a running title (the paper's title repeated on a later page) and scraps of figure labels are dropped."""
+    out = []
+    for group in cleaned.tables:
+        lines = [ln for ln in group if not (title and _same(ln.text, title))]
+        text = "\n".join(ln.text for ln in lines)
+        if lines and (any(tabular(ln.text) for ln in lines) or len(text.split()) >= _MIN_FIGURE_WORDS):
+            out.append(PaperSection(title="Table", text=text, kind="table", pages=[(0, lines[0].page)]))
+    return out
+
+
+def _same(a: str, b: str) -> bool:
+    return re.sub(r"\W+", "", a).casefold() == re.sub(r"\W+", "", b).casefold()
 
 
 def _captions(cleaned: Cleaned) -> list[PaperSection]:
@@ -68,11 +79,14 @@ def _captions(cleaned: Cleaned) -> list[PaperSection]:
     return out
 
 
-def _read_layout(path: Path) -> tuple[list[list[Line]], dict[str, Any]]:
+def _read_layout(path: Path, warnings: list[str]) -> tuple[list[list[Line]], dict[str, Any]]:
     doc = open_pdf(path)
     try:
-        pages = list(document_lines(doc))
-        info = {k: v for k, v in doc.get_metadata_dict().items() if v}
+        pages = list(document_lines(doc, warnings))
+        try:
+            info = {k: v for k, v in doc.get_metadata_dict().items() if v}
+        except (ValueError, UnicodeDecodeError):  # a damaged Info dictionary is no reason to lose the paper
+            info = {}
     finally:
         doc.close()
     return pages, info
@@ -80,7 +94,8 @@ def _read_layout(path: Path) -> tuple[list[list[Line]], dict[str, Any]]:
 
 def read_pdf(path: Path, doc_id: str, ocr: bool = False) -> Paper:
     """Read one PDF into a paper; typed errors name the file (:mod:`rag.errors`)."""
-    pages, info = _read_layout(path)
+    warnings: list[str] = []
+    pages, info = _read_layout(path, warnings)
     chars = sum(len(ln.text) for lines in pages for ln in lines)
     if chars < _MIN_CHARS_PER_PAGE * len(pages):
         if not ocr:
@@ -96,12 +111,13 @@ def read_pdf(path: Path, doc_id: str, ocr: bool = False) -> Paper:
     structure = build(body, size, vocabulary)
     for line in structure.set_apart:
         extend_group(cleaned.tables, line)
-    sections = structure.sections + _captions(cleaned) + _tables(cleaned)
+    sections = structure.sections + _captions(cleaned) + _tables(cleaned, meta.title)
     text = "\n\n".join(s.text for s in structure.sections)
     if not meta.doi:
         meta.doi = read_metadata([], [], size, text).doi  # printed in the body, never in the references
     references = parse_references(structure.reference_lines, vocabulary)
     report = _report(path, len(pages), text, structure.headings, len(references), len(cleaned.furniture))
+    report.warnings[:0] = warnings
     if not meta.title:
         report.warnings.append("no title found on page 1; the file name stands in")
     if not sections:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from rag.lang.normalize import join_hyphenated
 from rag.pdf.layout import Line
 from rag.pdf.meta import DOI
+from rag.pdf.structure import join_line
 from rag.types import Reference
 
 _NUMBERED = re.compile(r"^(?:\[\d{1,3}\]|\d{1,3}\.)\s+")
@@ -29,13 +29,8 @@ def _starts(lines: list[Line]) -> list[bool]:
 
 def _entry_text(lines: list[Line], vocabulary: set[str]) -> str:
     text = ""
-    for ln in lines:
-        m = re.search(r"([A-Za-z]{2,})-$", text)
-        t = re.match(r"([a-z]{2,})(.*)$", ln.text)
-        if m and t:
-            text = text[: m.start()] + join_hyphenated(m.group(1), t.group(1), vocabulary) + t.group(2)
-        else:
-            text = f"{text} {ln.text}".strip()
+    for prev, ln in zip([None, *lines], lines, strict=False):
+        text = join_line(text, bool(prev and prev.hyphen_end), ln.text, vocabulary)
     return text
 
 

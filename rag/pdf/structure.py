@@ -28,8 +28,8 @@ _NUMBERED = re.compile(r"^((?:\d{1,2}|[IVX]{1,5}|[A-H])(?:\.\d{1,2})*)\.?\s+([A-
 REFERENCES = re.compile(r"^(?:\d+\.?\s+)?(references|bibliography|literature cited|works cited)$", re.IGNORECASE)
 APPENDIX = re.compile(r"^(?:[A-H](?:\.\d+)*\.?\s+[A-Z]|appendix|appendices|supplementary)", re.IGNORECASE)
 _FIRST_ENTRY = re.compile(r"^\[1\]\s+\S")
-MARKERS = re.compile(r"\s?\[\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*\]")
-"""The paper's own numeric citation markers."""
+MARKERS = re.compile(r"[ \t]?(?<![\w=∈(\[])\[(?!0\b)\d{1,3}(?:\s*[,;–-]\s*(?!0\b)\d{1,3})*\]")
+"""The paper's own numeric citation markers: "[13]", "[44; 46]" — not an interval "[0, 1]" nor an index "x[2]"."""
 _MAX_HEADING_WORDS = 12
 _EMPHASIS = 1.08  # a heading is set this much larger than the body, or bold
 _LARGER = 1.15  # an unnumbered, unknown heading must stand out more: this much larger
@@ -79,19 +79,24 @@ def _continues_heading(head: Line, line: Line) -> bool:
     return close and same and len(line.text.split()) <= 8 and not line.text.endswith(".")
 
 
-def _join(prev: Line, text: str, line: Line, vocabulary: set[str]) -> str:
-    """Append one line to a paragraph: rejoin a hyphenated word, else a space (a newline in a table)."""
+def join_line(text: str, soft_hyphen: bool, line: str, vocabulary: set[str]) -> str:
+    """Append one line to running text: a word broken at the line end (pdfium's soft hyphen, or a printed
+    hyphen) is rejoined when it is one word, kept hyphenated when a compound (``Navier-``/``Stokes``)."""
     if not text:
-        return line.text
+        return line
     tail = text[-80:]  # only the end matters (a paragraph can be long)
-    head = re.search(r"([A-Za-z]{2,})" + ("$" if prev.hyphen_end else "-$"), tail)
-    word = re.match(r"([a-z]{2,})(.*)$", line.text, re.DOTALL)
-    if head and word:  # a word broken at the line end (pdfium's soft hyphen, or a printed one)
+    head = re.search(r"([A-Za-z]{2,})" + ("$" if soft_hyphen else "-$"), tail)
+    # after pdfium's soft hyphen a capital may go on the word ("Trace-"/"Monkey" when "TraceMonkey" is used)
+    word = re.match(r"([A-Za-z][a-z]+)(.*)$" if soft_hyphen else r"([a-z]{2,})(.*)$", line, re.DOTALL)
+    compound = re.search(r"-[A-Za-z]+-$", tail)  # "state-of-the-" / "art" keeps its hyphens
+    if head and word and not compound:
         start = len(text) - len(tail) + head.start()
         return text[:start] + join_hyphenated(head.group(1), word.group(1), vocabulary) + word.group(2)
-    if prev.hyphen_end:
-        return text + line.text
-    return f"{text} {line.text}"
+    if compound:
+        return text + line
+    if soft_hyphen:
+        return f"{text}-{line}"  # "COVID-" / "19": the hyphen was the word's own
+    return f"{text} {line}"
 
 
 def _new_paragraph(prev: Line, line: Line, size: float) -> bool:
@@ -124,7 +129,9 @@ class _Builder:
             self.end_paragraph()
         if not self.pages or self.pages[-1][1] != line.page:
             self.pages.append((self._offset() + (1 if self.current else 0), line.page))
-        self.current = _join(self.prev, self.current, line, self.vocabulary) if self.prev else line.text
+        self.current = (
+            join_line(self.current, self.prev.hyphen_end, line.text, self.vocabulary) if self.prev else line.text
+        )
         self.prev = line
 
     def end_paragraph(self) -> None:
@@ -143,16 +150,19 @@ class _Builder:
 
 def _strip_markers(section: PaperSection) -> PaperSection:
     """The section without the paper's own citation markers, its page offsets moved to match."""
-    pieces, pages, removed, last = [], [], 0, 0
-    bounds = list(section.pages)
-    for m in MARKERS.finditer(section.text):
-        pieces.append(section.text[last : m.start()])
-        while bounds and bounds[0][0] <= m.start():
-            pages.append((bounds[0][0] - removed, bounds.pop(0)[1]))
-        removed += m.end() - m.start()
-        last = m.end()
+    spans = [m.span() for m in MARKERS.finditer(section.text)]
+    if not spans:
+        return section
+    pieces, last = [], 0
+    for a, b in spans:
+        pieces.append(section.text[last:a])
+        last = b
     pieces.append(section.text[last:])
-    pages += [(max(o - removed, 0), p) for o, p in bounds]
+
+    def moved(offset: int) -> int:  # minus what was removed before it (a marker straddling it: up to its start)
+        return offset - sum(min(b, offset) - a for a, b in spans if a < offset)
+
+    pages = [(moved(o), p) for o, p in section.pages]
     return section.model_copy(update={"text": "".join(pieces), "pages": pages})
 
 
