@@ -25,6 +25,7 @@ from rag.errors import (
     TextEncodingError,
     UnsupportedFormatError,
 )
+from rag.lang.citations import DOI
 from rag.lang.normalize import dehyphenate, normalize
 from rag.pdf.reader import read_pdf
 from rag.types import Paper, PaperSection
@@ -35,7 +36,6 @@ RECORD_SUFFIXES = {".jsonl", ".json", ".ndjson"}
 PDF_SUFFIXES = {".pdf"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | RECORD_SUFFIXES | PDF_SUFFIXES
 
-_DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+[^\s\"<>.,;])", re.IGNORECASE)
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 ReadResult = Paper | InputError
@@ -140,7 +140,7 @@ def _clean(text: str) -> str:
 
 
 def _find_doi(text: str) -> str | None:
-    match = _DOI.search(text)
+    match = DOI.search(text)
     return match.group(1) if match else None
 
 

@@ -16,6 +16,8 @@ MARKER = re.compile(r"\s*\[\d+(?:\s*[,;–-]\s*\d+)*\]")
 """Our citation markers, ``[3]`` or ``[1, 2]``, with the white space before them."""
 KEY = re.compile(r"\[\s*(S?\d+(?:\s*[,;–-]\s*S?\d+)*)\s*\]")
 """A model's source keys: ``[S3]``, ``[S1, S4]``, ``[S2–S5]`` (and bare numbers)."""
+DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+[^\s\"<>.,;)\]])", re.IGNORECASE)
+"""A DOI as printed in text (group 1), without the sentence's closing punctuation."""
 _MAX_RANGE = 20  # "[S1-S40]" is a typo or a dump, not a range to expand
 
 

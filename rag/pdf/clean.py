@@ -26,7 +26,8 @@ _PERMISSION = re.compile(
     r"publication rights licensed to|acm isbn|acm reference format|https?://doi\.org/10\.1145)",
     re.IGNORECASE,
 )
-_CAPTION = re.compile(r"^(?:figure|fig\.|table|algorithm|listing)\s*[0-9A-Z]{1,3}[.:|]", re.IGNORECASE)
+CAPTION = re.compile(r"^((?:figure|fig\.|table|algorithm|listing)\s*[0-9A-Z]{1,3})[.:|]", re.IGNORECASE)
+"""A caption's first line; group 1 is its label ("Figure 3")."""
 _FOOT_ZONE = 0.85  # footnotes live in the bottom 15% of a page
 _SMALL = 0.92  # type this much smaller than the body is footnote/caption/table type
 _MIN_LETTERS = 0.5  # a line with fewer letters than this share is figure debris (unless it holds numbers)
@@ -109,7 +110,7 @@ def clean_pages(pages: list[list[Line]], size: float) -> Cleaned:
                 caption.append(line)
                 continue
             caption = None
-            if _CAPTION.match(line.text):
+            if CAPTION.match(line.text):
                 caption = [line]
                 out.captions.append(caption)
             elif _footnote(line, size) or _debris(line.text):

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rag.lang.citations import DOI
 from rag.pdf.layout import Line
 
-DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+[^\s\"<>.,;)\]])", re.IGNORECASE)
 ARXIV = re.compile(r"arXiv(?:\s?e-?Print)?:\s?(\d{4}\.\d{4,5}|[a-z-]+(?:\.[A-Z]{2})?/\d{7})(v\d+)?", re.IGNORECASE)
 _YEAR = re.compile(r"(?<![\d.])((?:19[5-9]|20[0-4])\d)(?!\d|\.\d)")
 _BANNER = re.compile(

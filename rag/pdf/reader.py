@@ -18,8 +18,9 @@ from typing import Any
 
 from rag.embed import bundled_model_files
 from rag.errors import EmptyInputError
+from rag.lang.citations import DOI
 from rag.lang.normalize import words_of
-from rag.pdf.clean import Cleaned, body_size, clean_pages, extend_group, tabular
+from rag.pdf.clean import CAPTION, Cleaned, body_size, clean_pages, extend_group, tabular
 from rag.pdf.layout import Line, document_lines, open_pdf
 from rag.pdf.meta import read_metadata
 from rag.pdf.references import parse_references
@@ -70,7 +71,7 @@ def _captions(cleaned: Cleaned) -> list[PaperSection]:
     out = []
     for group in cleaned.captions:
         text = " ".join(ln.text for ln in group)
-        label = re.match(r"^((?:figure|fig\.|table|algorithm|listing)\s*[0-9A-Z]{1,3})", text, re.IGNORECASE)
+        label = CAPTION.match(text)
         out.append(
             PaperSection(
                 title=label.group(1) if label else "Caption", text=text, kind="caption", pages=[(0, group[0].page)]
@@ -114,7 +115,8 @@ def read_pdf(path: Path, doc_id: str, ocr: bool = False) -> Paper:
     sections = structure.sections + _captions(cleaned) + _tables(cleaned, meta.title)
     text = "\n\n".join(s.text for s in structure.sections)
     if not meta.doi:
-        meta.doi = read_metadata([], [], size, text).doi  # printed in the body, never in the references
+        doi = DOI.search(text)  # printed in the body, never in the references
+        meta.doi = doi.group(1) if doi else None
     references = parse_references(structure.reference_lines, vocabulary)
     report = _report(path, len(pages), text, structure.headings, len(references), len(cleaned.furniture))
     report.warnings[:0] = warnings

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
+from rag.lang.citations import DOI
 from rag.pdf.layout import Line
-from rag.pdf.meta import DOI
 from rag.pdf.structure import join_line
 from rag.types import Reference
 
