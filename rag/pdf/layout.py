@@ -30,7 +30,6 @@ class Line:
     text: str
     page: int  # 1-based
     x0: float
-    x1: float
     top: float  # distance from the top of the page, in points
     bottom: float
     size: float  # printed font size in points
@@ -128,7 +127,6 @@ def _line(textpage: Any, raw: Any, chars: _CharIndex, content: str, start: int, 
         text=text,
         page=page,
         x0=min(b[0] for b in boxes),
-        x1=max(b[2] for b in boxes),
         top=min(height - b[3] for b in boxes),
         bottom=max(height - b[1] for b in boxes),
         size=round(sizes[len(sizes) // 2], 1),

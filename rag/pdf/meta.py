@@ -123,8 +123,8 @@ def _year(groups: list[list[Line]], arxiv_id: str | None) -> int | None:
     return None
 
 
-def read_metadata(page1: list[Line], furniture: list[Line], size: float, text_before_refs: str) -> Metadata:
-    """Metadata from page 1 (its body and furniture lines) and, for the DOI, the text before the references."""
+def read_metadata(page1: list[Line], furniture: list[Line], size: float) -> Metadata:
+    """Metadata from page 1: its body and furniture lines."""
     meta = Metadata()
     title_lines = _title(page1, size)
     meta.title = " ".join(ln.text for ln in title_lines).strip()
@@ -136,6 +136,6 @@ def read_metadata(page1: list[Line], furniture: list[Line], size: float, text_be
         meta.arxiv_id = m.group(1) + (m.group(2) or "")
     small = [ln for ln in page1 if ln.size < size * 0.95]  # venue and copyright lines are set small
     meta.year = _year([furniture, small, page1[:40]], meta.arxiv_id)
-    doi = DOI.search(page_text) or DOI.search(text_before_refs)
+    doi = DOI.search(page_text)  # page 1 only: the reader looks in the body next, never in the references
     meta.doi = doi.group(1) if doi else None
     return meta

@@ -106,7 +106,7 @@ def read_pdf(path: Path, doc_id: str, ocr: bool = False) -> Paper:
     cleaned = clean_pages(pages, size)
     page1 = [ln for ln in cleaned.body if ln.page == 1]
     first_furniture = [ln for ln in cleaned.furniture if ln.page == 1]
-    meta = read_metadata(page1, first_furniture, size, "")
+    meta = read_metadata(page1, first_furniture, size)
     body = [ln for ln in cleaned.body if id(ln) not in meta.front]
     vocabulary = words_of("\n".join(ln.text for ln in body))
     structure = build(body, size, vocabulary)
