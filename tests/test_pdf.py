@@ -330,3 +330,34 @@ def test_unchanged_pdf_is_read_again_when_chunking_changes(settings, tmp_path):
     smaller = settings.model_copy(update={"chunk": settings.chunk.model_copy(update={"max_tokens": 100})})
     again = Indexer(Store(smaller)).ingest([pdf], collection="pdfp")
     assert again.papers_updated == 1 and again.chunks_added > first.chunks_added
+
+
+def test_a_page_without_text_in_a_text_pdf_is_reported(tmp_path):
+    paper = paper_of(tmp_path, [[*front(), *body([PROSE + "."])], []])
+    assert paper.report and any("page(s) 2 have no text layer" in w for w in paper.report.warnings)
+
+
+def test_a_scanned_page_inside_a_text_pdf_is_read_by_ocr(tmp_path):
+    from rag.pdf.ocr import tesseract_available
+
+    if not tesseract_available():
+        pytest.skip("Tesseract is not installed (apt-get install tesseract-ocr; .ci/run installs it)")
+    from PIL import Image, ImageDraw, ImageFont
+    from pypdf import PdfReader, PdfWriter
+
+    text_pdf = tmp_path / "text.pdf"
+    text_pdf.write_bytes(make_layout_pdf([[*front(), *body([PROSE + "."])]]))
+    image = Image.new("L", (1700, 2200), 255)
+    ImageDraw.Draw(image).text((150, 300), "Calcium intake and falls", fill=0, font=ImageFont.load_default(size=70))
+    scan = tmp_path / "scan.pdf"
+    image.save(scan, "PDF", resolution=200)
+    writer = PdfWriter()
+    for part in (text_pdf, scan):
+        for page in PdfReader(part).pages:
+            writer.add_page(page)
+    mixed = tmp_path / "mixed.pdf"
+    with mixed.open("wb") as f:
+        writer.write(f)
+    (paper,) = list(read_path(mixed, ocr=True))
+    ocr_sections = [s for s in paper.sections if s.title == "Page 2 (OCR)"]
+    assert ocr_sections and "falls" in ocr_sections[0].text.lower() and paper.report and paper.report.ocr_used

@@ -120,6 +120,7 @@ def read_pdf(path: Path, doc_id: str, ocr: bool = False) -> Paper:
     references = parse_references(structure.reference_lines, vocabulary)
     report = _report(path, len(pages), text, structure.headings, len(references), len(cleaned.furniture))
     report.warnings[:0] = warnings
+    sections += _textless_pages(path, pages, ocr, report)
     if not meta.title:
         report.warnings.append("no title found on page 1; the file name stands in")
     if not sections:
@@ -137,6 +138,29 @@ def read_pdf(path: Path, doc_id: str, ocr: bool = False) -> Paper:
         source=str(path),
         meta={"reader": READER_VERSION},
     )
+
+
+def _textless_pages(path: Path, pages: list[list[Line]], ocr: bool, report: ReadingReport) -> list[PaperSection]:
+    """Pages with (almost) no text layer in a document that has one — scanned pages inside, or full-page
+    figures: said in the report, and read by OCR when asked for."""
+    empty = [i for i, lines in enumerate(pages) if sum(len(ln.text) for ln in lines) < _MIN_CHARS_PER_PAGE]
+    if not empty:
+        return []
+    listed = ", ".join(str(i + 1) for i in empty[:20]) + (" …" if len(empty) > 20 else "")
+    if not ocr:
+        report.warnings.append(f"page(s) {listed} have no text layer (scans or full-page figures): not read; see --ocr")
+        return []
+    from rag.lang.normalize import dehyphenate, normalize
+    from rag.pdf.ocr import ocr_pages
+
+    out = []
+    for index, page_text in ocr_pages(path, empty):
+        text = dehyphenate(normalize(page_text)).strip()
+        if text:
+            out.append(PaperSection(title=f"Page {index + 1} (OCR)", text=text, pages=[(0, index + 1)]))
+    report.ocr_used = bool(out)
+    report.warnings.append(f"page(s) {listed} had no text layer and were read by OCR")
+    return out
 
 
 def _report(path: Path, pages: int, text: str, headings: list[str], n_refs: int, removed: int) -> ReadingReport:
