@@ -126,9 +126,10 @@ class OfflineJudge:
         best = int(order[0])
         p_best = units[best][0]
         window = [sentences[i] for i in range(max(0, best - 1), min(len(units), best + 2)) if units[i][0] == p_best]
-        lexical = _lexical(claim, passages, sentences, " ".join(window))
         claim_terms = content_stems(claim)
-        shared = np.array([overlap(claim_terms, content_stems(t)) for t in sentences])
+        sentence_terms = [content_stems(t) for t in sentences]
+        lexical = _lexical(claim, claim_terms, passages, sentence_terms, " ".join(window))
+        shared = np.array([overlap(claim_terms, terms) for terms in sentence_terms])
         # polarity against the sentences most like the claim in meaning and in words (the likely rationale)
         rationale = [sentences[int(i)] for i in np.argsort(-(sims + shared))[:_RATIONALE]]
         relevance = np.array(
@@ -163,10 +164,11 @@ class OfflineJudge:
         return float(overall.mean()), max(float(x.mean()) for x in per_sentence), float(overall.min())
 
 
-def _lexical(claim: str, passages: Sequence[str], sentences: list[str], window: str) -> tuple[float, ...]:
+def _lexical(
+    claim: str, claim_terms: set[str], passages: Sequence[str], sentence_terms: list[set[str]], window: str
+) -> tuple[float, ...]:
     """Coverage of the claim's content words (all passages, the best sentence's window), specific terms, bigrams."""
-    claim_terms = content_stems(claim)
-    all_terms: set[str] = set().union(*(content_stems(s) for s in sentences))
+    all_terms: set[str] = set().union(*sentence_terms)
     joined = " ".join(passages)
     return (
         overlap(claim_terms, all_terms),

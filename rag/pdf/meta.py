@@ -64,8 +64,7 @@ def _split_names(text: str) -> list[str]:
 
 def _names(text: str) -> list[str]:
     names = []
-    for part in _split_names(text):
-        name = " ".join(part.split()).strip(" .")
+    for name in _split_names(text):  # already white-space normalised
         if _NAME.match(name) and len(name.split()) <= 5:
             names.append(name.title() if name.isupper() else name)
     return names

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,8 @@ def read_pdf(path: Path, doc_id: str, ocr: bool = False) -> Paper:
     """Read one PDF into a paper; typed errors name the file (:mod:`rag.errors`)."""
     warnings: list[str] = []
     pages, info = _read_layout(path, warnings)
-    chars = sum(len(ln.text) for lines in pages for ln in lines)
-    if chars < _MIN_CHARS_PER_PAGE * len(pages):
+    page_chars = [sum(len(ln.text) for ln in lines) for lines in pages]
+    if sum(page_chars) < _MIN_CHARS_PER_PAGE * len(pages):
         if not ocr:
             raise EmptyInputError(path, "PDF has no text layer (scanned image?); ingest with --ocr (needs Tesseract)")
         return _read_scanned(path, doc_id, len(pages))
@@ -120,7 +121,7 @@ def read_pdf(path: Path, doc_id: str, ocr: bool = False) -> Paper:
     references = parse_references(structure.reference_lines, vocabulary)
     report = _report(path, len(pages), text, structure.headings, len(references), len(cleaned.furniture))
     report.warnings[:0] = warnings
-    sections += _textless_pages(path, pages, ocr, report)
+    sections += _textless_pages(path, page_chars, ocr, report)
     if not meta.title:
         report.warnings.append("no title found on page 1; the file name stands in")
     if not sections:
@@ -140,24 +141,31 @@ def read_pdf(path: Path, doc_id: str, ocr: bool = False) -> Paper:
     )
 
 
-def _textless_pages(path: Path, pages: list[list[Line]], ocr: bool, report: ReadingReport) -> list[PaperSection]:
+def _ocr_texts(path: Path, pages: Iterable[int]) -> Iterator[tuple[int, str]]:
+    """Pages read by Tesseract, normalised and dehyphenated like any text; pages with no text left out."""
+    from rag.lang.normalize import dehyphenate, normalize
+    from rag.pdf.ocr import ocr_pages
+
+    for index, page_text in ocr_pages(path, pages):
+        text = dehyphenate(normalize(page_text)).strip()
+        if text:
+            yield index, text
+
+
+def _textless_pages(path: Path, page_chars: list[int], ocr: bool, report: ReadingReport) -> list[PaperSection]:
     """Pages with (almost) no text layer in a document that has one — scanned pages inside, or full-page
     figures: said in the report, and read by OCR when asked for."""
-    empty = [i for i, lines in enumerate(pages) if sum(len(ln.text) for ln in lines) < _MIN_CHARS_PER_PAGE]
+    empty = [i for i, n in enumerate(page_chars) if n < _MIN_CHARS_PER_PAGE]
     if not empty:
         return []
     listed = ", ".join(str(i + 1) for i in empty[:20]) + (" …" if len(empty) > 20 else "")
     if not ocr:
         report.warnings.append(f"page(s) {listed} have no text layer (scans or full-page figures): not read; see --ocr")
         return []
-    from rag.lang.normalize import dehyphenate, normalize
-    from rag.pdf.ocr import ocr_pages
-
-    out = []
-    for index, page_text in ocr_pages(path, empty):
-        text = dehyphenate(normalize(page_text)).strip()
-        if text:
-            out.append(PaperSection(title=f"Page {index + 1} (OCR)", text=text, pages=[(0, index + 1)]))
+    out = [
+        PaperSection(title=f"Page {index + 1} (OCR)", text=text, pages=[(0, index + 1)])
+        for index, text in _ocr_texts(path, empty)
+    ]
     report.ocr_used = bool(out)
     report.warnings.append(f"page(s) {listed} had no text layer and were read by OCR")
     return out
@@ -188,15 +196,10 @@ def _report(path: Path, pages: int, text: str, headings: list[str], n_refs: int,
 
 def _read_scanned(path: Path, doc_id: str, n_pages: int) -> Paper:
     """An image-only PDF through Tesseract, page by page: one section, its page offsets kept."""
-    from rag.lang.normalize import dehyphenate, normalize
-    from rag.pdf.ocr import ocr_pages
-
     text, pages = "", []
-    for index, page_text in ocr_pages(path, range(n_pages)):
-        cleaned = dehyphenate(normalize(page_text)).strip()
-        if cleaned:
-            pages.append((len(text) + (2 if text else 0), index + 1))
-            text = f"{text}\n\n{cleaned}" if text else cleaned
+    for index, cleaned in _ocr_texts(path, range(n_pages)):
+        pages.append((len(text) + (2 if text else 0), index + 1))
+        text = f"{text}\n\n{cleaned}" if text else cleaned
     if not text:
         raise EmptyInputError(path, "OCR found no text on any page")
     report = _report(path, n_pages, text, [], 0, 0)

@@ -153,17 +153,12 @@ def _strip_markers(section: PaperSection) -> PaperSection:
     spans = [m.span() for m in MARKERS.finditer(section.text)]
     if not spans:
         return section
-    pieces, last = [], 0
-    for a, b in spans:
-        pieces.append(section.text[last:a])
-        last = b
-    pieces.append(section.text[last:])
 
     def moved(offset: int) -> int:  # minus what was removed before it (a marker straddling it: up to its start)
         return offset - sum(min(b, offset) - a for a, b in spans if a < offset)
 
     pages = [(moved(o), p) for o, p in section.pages]
-    return section.model_copy(update={"text": "".join(pieces), "pages": pages})
+    return section.model_copy(update={"text": MARKERS.sub("", section.text), "pages": pages})
 
 
 _MAX_INTERRUPTION = 60  # lines: a figure or table set inside a sentence is shorter than this
