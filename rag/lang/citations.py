@@ -14,6 +14,8 @@ from rag.types import Chunk, Evidence, Source
 
 MARKER = re.compile(r"\s*\[\d+(?:\s*[,;–-]\s*\d+)*\]")
 """Our citation markers, ``[3]`` or ``[1, 2]``, with the white space before them."""
+PAPER_MARKERS = re.compile(r"[ \t]?(?<![\w=∈(\[])\[(?!0\b)\d{1,3}(?:\s*[,;–-]\s*(?!0\b)\d{1,3})*\]")
+"""The paper's own numeric citation markers: "[13]", "[44; 46]" — not an interval "[0, 1]" nor an index "x[2]"."""
 KEY = re.compile(r"\[\s*(S?\d+(?:\s*[,;–-]\s*S?\d+)*)\s*\]")
 """A model's source keys: ``[S3]``, ``[S1, S4]``, ``[S2–S5]`` (and bare numbers)."""
 DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+[^\s\"<>.,;)\]])", re.IGNORECASE)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+from rag.lang.citations import PAPER_MARKERS
 from rag.lang.normalize import join_hyphenated
 from rag.pdf.layout import Line
 from rag.types import PaperSection
@@ -28,8 +29,6 @@ _NUMBERED = re.compile(r"^((?:\d{1,2}|[IVX]{1,5}|[A-H])(?:\.\d{1,2})*)\.?\s+([A-
 REFERENCES = re.compile(r"^(?:\d+\.?\s+)?(references|bibliography|literature cited|works cited)$", re.IGNORECASE)
 APPENDIX = re.compile(r"^(?:[A-H](?:\.\d+)*\.?\s+[A-Z]|appendix|appendices|supplementary)", re.IGNORECASE)
 _FIRST_ENTRY = re.compile(r"^\[1\]\s+\S")
-MARKERS = re.compile(r"[ \t]?(?<![\w=∈(\[])\[(?!0\b)\d{1,3}(?:\s*[,;–-]\s*(?!0\b)\d{1,3})*\]")
-"""The paper's own numeric citation markers: "[13]", "[44; 46]" — not an interval "[0, 1]" nor an index "x[2]"."""
 _MAX_HEADING_WORDS = 12
 _EMPHASIS = 1.08  # a heading is set this much larger than the body, or bold
 _LARGER = 1.15  # an unnumbered, unknown heading must stand out more: this much larger
@@ -150,7 +149,7 @@ class _Builder:
 
 def _strip_markers(section: PaperSection) -> PaperSection:
     """The section without the paper's own citation markers, its page offsets moved to match."""
-    spans = [m.span() for m in MARKERS.finditer(section.text)]
+    spans = [m.span() for m in PAPER_MARKERS.finditer(section.text)]
     if not spans:
         return section
 
@@ -158,7 +157,7 @@ def _strip_markers(section: PaperSection) -> PaperSection:
         return offset - sum(min(b, offset) - a for a, b in spans if a < offset)
 
     pages = [(moved(o), p) for o, p in section.pages]
-    return section.model_copy(update={"text": MARKERS.sub("", section.text), "pages": pages})
+    return section.model_copy(update={"text": PAPER_MARKERS.sub("", section.text), "pages": pages})
 
 
 _MAX_INTERRUPTION = 60  # lines: a figure or table set inside a sentence is shorter than this
