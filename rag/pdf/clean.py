@@ -62,12 +62,12 @@ def _edges(lines: list[Line]) -> list[Line]:
     return [ln for ln in ends if ln.top < _MARGIN * ln.page_height or ln.bottom > (1 - _MARGIN) * ln.page_height]
 
 
-def repeated_edge_lines(pages: list[list[Line]]) -> set[str]:
-    """Masked texts of lines at page edges that repeat across pages: running headers and footers."""
+def repeated_edge_lines(edges: list[list[Line]]) -> set[str]:
+    """Masked texts of lines at page edges (one list per page) that repeat across pages: running headers and footers."""
     counts: Counter[str] = Counter()
-    for lines in pages:
-        counts.update({_mask(ln.text) for ln in _edges(lines)})
-    need = max(_MIN_REPEATS, _REPEATED_SHARE * len(pages))
+    for lines in edges:
+        counts.update({_mask(ln.text) for ln in lines})
+    need = max(_MIN_REPEATS, _REPEATED_SHARE * len(edges))
     return {text for text, n in counts.items() if n >= need and len(text) > 1}
 
 
@@ -85,11 +85,12 @@ def _debris(text: str) -> bool:
 
 def clean_pages(pages: list[list[Line]], size: float) -> Cleaned:
     """Split every page's lines into body, captions and furniture (in reading order)."""
-    repeated = repeated_edge_lines(pages) if len(pages) >= _MIN_REPEATS else set()
+    page_edges = [_edges(lines) for lines in pages]
+    repeated = repeated_edge_lines(page_edges) if len(pages) >= _MIN_REPEATS else set()
     out = Cleaned()
     in_refs = False  # the reference list is set small: it is no figure text
-    for lines in pages:
-        edges = {id(ln) for ln in _edges(lines)}
+    for lines, edge_lines in zip(pages, page_edges, strict=True):
+        edges = {id(ln) for ln in edge_lines}
         caption: list[Line] | None = None
         permission = False
         for line in lines:
