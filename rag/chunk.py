@@ -15,7 +15,7 @@ from typing import Any
 from rag.lang.sentences import sentence_spans
 from rag.settings import ChunkSettings
 from rag.tokens import encoding
-from rag.types import Chunk, Paper, PaperSection
+from rag.types import Chunk, Paper, PaperSection, Quality
 
 
 def paper_hash(paper: Paper, settings: ChunkSettings) -> str:
@@ -30,6 +30,8 @@ def paper_hash(paper: Paper, settings: ChunkSettings) -> str:
             settings.model_dump(),
             # a PDF read anew (another reader version, OCR on) is stored anew, with its fresh report
             *([paper.meta["source_sha"]] if paper.meta.get("source_sha") else []),
+            # a paper retracted (or re-counted) since it was stored is stored anew, so its chunks say so
+            *([paper.quality.model_dump()] if paper.quality and not paper.quality.empty else []),
         ],
         sort_keys=True,
         ensure_ascii=False,
@@ -97,6 +99,8 @@ def chunk_paper(paper: Paper, settings: ChunkSettings | None = None) -> list[Chu
         units = _units(section, enc, settings.max_tokens)
         pieces.extend((section.title, unit) for unit in _pack(units, settings))
     digest = paper_hash(paper, settings)
+    standing = paper.quality or Quality()  # every chunk carries it: a source list is built from chunks
+    notice = standing.notice_line()
     chunks = []
     for i, (section_title, (text, n_tokens, first, last)) in enumerate(pieces):
         chunk_id = hashlib.sha256(f"{paper.doc_id}\x00{digest}\x00{i}\x00{text}".encode()).hexdigest()[:32]
@@ -117,6 +121,10 @@ def chunk_paper(paper: Paper, settings: ChunkSettings | None = None) -> list[Chu
                 paper_hash=digest,
                 page_start=first,
                 page_end=last,
+                pub_types=standing.pub_types,
+                cited_by=standing.cited_by,
+                retracted=standing.retracted,
+                notice=notice,
             )
         )
     return chunks

@@ -1,6 +1,7 @@
-"""The `rag` command line: ingest, stats, delete, search, ask, eval, serve, demo.
+"""The `rag` command line: ingest, find, stats, delete, search, ask, eval, serve, demo.
 
-Exit codes: 0 success; 1 some inputs failed (the rest was stored); 2 a usage or fatal error.
+Exit codes: 0 success; 1 some inputs failed (the rest was stored); 2 a usage or fatal error;
+3 (`rag find`) no literature service could be reached.
 """
 
 from __future__ import annotations
@@ -377,6 +378,77 @@ def _print_answer(result: Any) -> None:
     )
 
 
+SourceOpt = Annotated[
+    str | None,
+    typer.Option("--source", help="Services, comma-separated: pubmed, europepmc, openalex, arxiv, crossref."),
+]
+MaxOpt = Annotated[int | None, typer.Option("--max", help="Records per service (default RAG_FIND__MAX_RESULTS).")]
+SinceOpt = Annotated[int | None, typer.Option("--since", help="Only papers published in this year or later.")]
+FullTextOpt = Annotated[bool, typer.Option("--full-text", help="Also fetch open-access full text.")]
+
+
+def _find_request(
+    query: str, ids: list[str], source: str | None, max_: int | None, since: int | None, full: bool
+) -> Any:
+    from rag.types import FindRequest
+
+    sources = [s.strip() for s in source.split(",") if s.strip()] if source else None
+    return FindRequest(query=query, ids=ids, sources=sources, max_results=max_, since=since, full_text=full)
+
+
+def _run_find(request: Any, collection: str | None, progress: bool) -> Any:
+    from rag.find.finder import Finder
+    from rag.progress import find_bars
+    from rag.store import Store
+
+    with find_bars(progress) as (on_find, on_ingest):
+        return Finder(Store(Settings())).find(request, collection, on_find, on_ingest)
+
+
+def _print_found(report: Any) -> None:
+    table = Table(title=f"Found for {report.query!r} → {report.collection!r}")
+    for col in ("service", "found", "requests", "cached", "seconds", "status"):
+        table.add_column(col, justify="left" if col in ("service", "status") else "right")
+    for t in report.sources:
+        status = "unreachable" if t.unavailable else (t.error or "ok")
+        table.add_row(t.source, str(t.found), str(t.requests), str(t.cached), f"{t.seconds:.1f}", escape(status))
+    err.print(table)
+    err.print(("[yellow]" if report.offline else "") + escape(report.note))
+    for doc in report.retracted:
+        err.print(f"[bold red]retracted[/] {doc}")
+    for item in report.failed[:20]:
+        err.print(f"[red]failed[/] {item.source}: [bold]{item.error}[/] {escape(item.reason)}")
+
+
+@app.command()
+def find(
+    query: Annotated[str, typer.Argument(help="Search words (the services' own syntax works too).")] = "",
+    ids: Annotated[
+        list[str] | None, typer.Option("--id", help="Fetch by id: pmid:…, pmcid:PMC…, doi:…, arxiv:… (repeatable).")
+    ] = None,
+    source: SourceOpt = None,
+    max_: MaxOpt = None,
+    since: SinceOpt = None,
+    full_text: FullTextOpt = False,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Search PubMed, Europe PMC, OpenAlex and arXiv, and store what they find (retractions flagged)."""
+    try:
+        report = _run_find(_find_request(query, ids or [], source, max_, since, full_text), collection, progress)
+    except RagError as exc:
+        _fail(exc)
+    if as_json:
+        print(report.model_dump_json(indent=2))
+    else:
+        _print_found(report)
+    if report.offline:
+        raise typer.Exit(3)
+    if report.failed or any(t.error for t in report.sources):
+        raise typer.Exit(1)
+
+
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="Your research question.")],
@@ -384,6 +456,13 @@ def ask(
     drafter: Annotated[str, typer.Option(help="auto (LLM if configured), llm, or extractive.")] = "auto",
     as_json: JsonOpt = False,
     plain: Annotated[bool, typer.Option("--plain", help="Print the raw Markdown instead of rendering it.")] = False,
+    find_: Annotated[
+        bool, typer.Option("--find", help="Search the literature services for the question first, then answer.")
+    ] = False,
+    source: SourceOpt = None,
+    max_: MaxOpt = None,
+    since: SinceOpt = None,
+    full_text: FullTextOpt = False,
 ) -> None:
     """Answer a question with a sectioned, cited synthesis of the collection's papers."""
     from rag.pipeline import answer
@@ -392,7 +471,11 @@ def ask(
         err.print(f"[bold red]error:[/] unknown drafter {drafter!r}")
         raise typer.Exit(2)
     try:
-        result = answer(question, collection=collection, drafter=drafter)
+        found = None
+        if find_:  # no network: the one-line note says so and the answer comes from the local store
+            found = _run_find(_find_request(question, [], source, max_, since, full_text), collection, not as_json)
+            err.print(("[yellow]" if found.offline else "[dim]") + escape(found.note))
+        result = answer(question, collection=collection, drafter=drafter, find=found)
     except RagError as exc:
         _fail(exc)
     if as_json:

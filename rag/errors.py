@@ -16,6 +16,9 @@
     │   ├── CollectionNotFoundError  a collection that does not exist
     │   └── EmbedderMismatchError    a collection built with another embedder
     ├── DatasetError             a public data set could not be fetched or verified
+    ├── FindError                a literature service (PubMed, Europe PMC, OpenAlex, arXiv, Crossref) failed
+    │   ├── SourceUnavailableError   no network, refused, timing out or rate-limited after every retry
+    │   └── SourceResponseError      an answer we cannot use (malformed XML/JSON, an error status)
     └── LLMError                 the chat/embeddings endpoint failed
         ├── LLMUnavailableError      unreachable, timing out or overloaded after every retry
         └── LLMResponseError         an answer we cannot use (malformed, empty, refused)
@@ -93,6 +96,22 @@ class EmbedderMismatchError(StoreError):
 
 class DatasetError(RagError):
     """A public data set could not be fetched, verified or converted."""
+
+
+class FindError(RagError):
+    """A literature service failed. ``source`` names it (``pubmed``, ``openalex`` …)."""
+
+    def __init__(self, source: str, message: str) -> None:
+        self.source = source
+        super().__init__(f"{source}: {message}")
+
+
+class SourceUnavailableError(FindError):
+    """The service cannot be reached (no network, refused, DNS), times out or keeps answering 429/5xx."""
+
+
+class SourceResponseError(FindError):
+    """The service answered with something we cannot use (malformed body, an unexpected status)."""
 
 
 class LLMError(RagError):

@@ -69,18 +69,37 @@ class Indexer:
         name = check_collection_name(collection or self.settings.collection)
         report = IngestReport(collection=name)
         papers = self._read(name, paths, report, on_progress or (lambda _: None), sidecar)
-        if papers:
-            embedder = make_embedder(self.settings)
-            col = self.store.collection_for_write(name, embedder)
-            todo = self._plan(col, papers, report)
-            chunks = [c for p in todo for c in self._chunks(p)]
-            try:
-                self._embed_and_write(col, chunks, embedder, report, on_progress or (lambda _: None))
-            finally:  # also when interrupted: a step may have landed, and derived indexes must see it
-                if chunks or report.chunks_removed:
-                    self.store.bump_revision(col)
+        self._store(name, papers, report, on_progress or (lambda _: None))
         report.seconds = time.perf_counter() - started
         return report
+
+    def add(
+        self, papers: Sequence[Paper], collection: str | None = None, on_progress: OnProgress | None = None
+    ) -> IngestReport:
+        """Chunk, embed and store papers that are already read (e.g. found by :mod:`rag.find`): new and
+        changed ones are written, unchanged ones counted, a repeated ``doc_id`` skipped."""
+        started = time.perf_counter()
+        name = check_collection_name(collection or self.settings.collection)
+        report = IngestReport(collection=name)
+        unique: dict[str, Paper] = {}
+        for paper in papers:
+            self._take(paper, unique, report, (), None)
+        self._store(name, list(unique.values()), report, on_progress or (lambda _: None))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _store(self, name: str, papers: list[Paper], report: IngestReport, on_progress: OnProgress) -> None:
+        if not papers:
+            return
+        embedder = make_embedder(self.settings)
+        col = self.store.collection_for_write(name, embedder)
+        todo = self._plan(col, papers, report)
+        chunks = [c for p in todo for c in self._chunks(p)]
+        try:
+            self._embed_and_write(col, chunks, embedder, report, on_progress)
+        finally:  # also when interrupted: a step may have landed, and derived indexes must see it
+            if chunks or report.chunks_removed:
+                self.store.bump_revision(col)
 
     def _chunks(self, paper: Paper) -> list[Chunk]:
         """The paper's chunks; the first carries what is stored once per paper (report, references)."""

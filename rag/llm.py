@@ -3,7 +3,8 @@
 :class:`ChatModel` is the small protocol the drafter and checker use. :class:`OpenAIChat` speaks
 to any OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp) through LangChain's
 ``ChatOpenAI``; :class:`ScriptedChat` is the fake that tests use. Retries (tenacity, on 429,
-5xx, timeouts and connection errors) happen in :func:`retrying` and only there.
+5xx, timeouts and connection errors) happen in :func:`retrying` and only there, with the project's
+one policy (:mod:`rag.retry`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
-from tenacity import AsyncRetrying, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from rag.errors import ConfigError, LLMError, LLMResponseError, LLMUnavailableError
+from rag.retry import retrying as _retrying
 from rag.settings import LLMSettings, Settings
 from rag.tokens import count_tokens
 from rag.types import LLMCall, Usage
@@ -58,14 +59,8 @@ def _transient(exc: BaseException) -> bool:
 
 
 def retrying(settings: LLMSettings, asynchronous: bool = True) -> Any:
-    """The single retry policy for every model call."""
-    policy = {
-        "retry": retry_if_exception(_transient),
-        "stop": stop_after_attempt(settings.max_retries + 1),
-        "wait": wait_exponential_jitter(multiplier=0.5, max=8.0),
-        "reraise": True,
-    }
-    return AsyncRetrying(**policy) if asynchronous else Retrying(**policy)  # type: ignore[arg-type]
+    """The retry policy for every model call: :func:`rag.retry.retrying` on the endpoint's transient errors."""
+    return _retrying(_transient, settings.max_retries, asynchronous=asynchronous, max_wait=8.0)
 
 
 def _translate(exc: Exception, where: str) -> LLMError | ConfigError:

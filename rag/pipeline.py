@@ -29,7 +29,21 @@ from rag.llm import ChatModel, make_chat
 from rag.render import render_markdown, tail
 from rag.retrieve import Retriever
 from rag.settings import Settings
-from rag.types import Answer, Citation, Draft, Evidence, Filters, GroundingReport, Section, Sentence, Source, Usage
+from rag.store import Store
+from rag.types import (
+    Answer,
+    Citation,
+    Draft,
+    Evidence,
+    Filters,
+    FindReport,
+    FindRequest,
+    GroundingReport,
+    Section,
+    Sentence,
+    Source,
+    Usage,
+)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -210,13 +224,34 @@ class Pipeline:
     ) -> Usage:
         """Fills ``answer.consensus``; returns what the meter's call cost."""
         offline = OfflineStance(self.local(settings))
+        # a retracted paper has no vote: it is listed, with its warning, but the meter leaves it out
+        voters = [s for s in answer.sources if not s.retracted]
+        if len(voters) < len(answer.sources) and answer.grounding:
+            left = ", ".join(f"[{s.number}]" for s in answer.sources if s.retracted)
+            answer.grounding.changes.append(f"Left the retracted {left} out of the consensus meter")
         if chat is None or settings.answer.consensus not in ("auto", "llm"):
-            answer.consensus = await asyncio.to_thread(offline.meter, answer.question, answer.sources, evidence)
+            answer.consensus = await asyncio.to_thread(offline.meter, answer.question, voters, evidence)
             return Usage()
-        answer.consensus, call = await LLMStance(chat, offline).meter(answer.question, answer.sources, evidence)
+        answer.consensus, call = await LLMStance(chat, offline).meter(answer.question, voters, evidence)
         if call.note and answer.grounding:
             answer.grounding.changes.append(call.note)
         return call.usage
+
+    async def _find(
+        self,
+        question: str,
+        find: FindRequest | FindReport | str | bool | None,
+        collection: str | None,
+        settings: Settings,
+    ) -> FindReport | None:
+        if find is None or find is False or isinstance(find, FindReport):
+            return find or None
+        from rag.find.finder import Finder  # the connectors load only when a search is asked for
+
+        request = find if isinstance(find, FindRequest) else FindRequest(query=question if find is True else find)
+        if not request.query.strip() and not request.ids:  # a request naming only services: search the question
+            request = request.model_copy(update={"query": question})
+        return await asyncio.to_thread(Finder(Store(settings)).find, request, collection)
 
     # -- the front door -------------------------------------------------------------------
     async def aanswer(
@@ -229,34 +264,44 @@ class Pipeline:
         chat: ChatModel | None = None,
         on_token: Callable[[str], None] | None = None,
         query: str | None = None,
+        find: FindRequest | FindReport | str | bool | None = None,
         **overrides: Any,
     ) -> Answer:
         """Answer ``question`` from a collection: a sectioned, cited :class:`Answer`.
 
         ``chat`` replaces the configured chat model (tests pass a scripted one); ``on_token`` receives
         the answer text as it is produced; ``query`` (default: the question) is what retrieval searches
-        for, e.g. a follow-up question joined with the one before it. Other keyword arguments override
-        settings by name.
+        for, e.g. a follow-up question joined with the one before it. ``find`` first searches the
+        literature services and stores what they find (``True``: for the question; a string: for that
+        query; a :class:`~rag.types.FindRequest`; a :class:`~rag.types.FindReport`: a search already run);
+        with no network the answer comes from the store as it is, and ``answer.found.note`` says so.
+        Other keyword arguments override settings by name.
         """
         if not question or not question.strip():
             raise InputError("question", "is empty")
         settings = apply_overrides(settings or self.settings, overrides)
         timings: dict[str, float] = {}
-        t0 = time.perf_counter()
+        started = t0 = time.perf_counter()
+        found = await self._find(question, find, collection, settings)
+        if found:
+            timings["find"] = round(time.perf_counter() - t0, 3)
+            t0 = time.perf_counter()
         retriever = await asyncio.to_thread(self.retriever, settings, collection)
         evidence = await asyncio.to_thread(retriever.search, query or question, settings.answer.evidence_k, filters)
+        evidence.sort(key=lambda e: e.chunk.retracted)  # stable: retracted papers last, the drafter's last resort
         timings["retrieve"] = round(time.perf_counter() - t0, 3)
         chat = self._chat_for(settings, chat)
         t1 = time.perf_counter()
         draft = await self._draft(question, evidence, settings, chat, retriever, on_token)
         timings["draft"] = round(time.perf_counter() - t1, 3)
         answer = await self._finish(question, draft, evidence, settings, chat, timings)
+        answer.found = found
         answer.markdown = render_markdown(answer.title, answer.sections, answer)
         if on_token and chat is None:
             on_token(answer.markdown)  # the offline drafter produces its text at once
         elif on_token and answer.answerable:
             on_token("\n\n" + "\n".join(tail(answer)).strip() + "\n")  # the model streamed the body only
-        timings["total"] = round(time.perf_counter() - t0, 3)
+        timings["total"] = round(time.perf_counter() - started, 3)
         answer.usage.seconds = timings
         return answer
 

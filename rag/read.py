@@ -1,6 +1,7 @@
 """Read input files into :class:`~rag.types.Paper` objects.
 
-Supported: PDF (text layer via pypdfium2, read as a paper by :mod:`rag.pdf`), ``.txt``, ``.md``/``.markdown``, and corpus records in
+Supported: PDF (text layer via pypdfium2, read as a paper by :mod:`rag.pdf`), JATS XML full text
+(``.nxml``/``.xml`` from PMC or Europe PMC, by :mod:`rag.jats`), ``.txt``, ``.md``/``.markdown``, and corpus records in
 ``.jsonl``/``.json`` (``{"doc_id", "title", "abstract" | "text", "year"?, "authors"?, "doi"?, "meta"?}``).
 Directories are walked recursively. Each bad input becomes a typed :class:`~rag.errors.InputError`
 naming it; the rest is still read.
@@ -25,6 +26,7 @@ from rag.errors import (
     TextEncodingError,
     UnsupportedFormatError,
 )
+from rag.jats import is_jats, read_jats
 from rag.lang.citations import DOI
 from rag.lang.normalize import dehyphenate, normalize
 from rag.pdf.reader import read_pdf
@@ -34,7 +36,8 @@ TEXT_SUFFIXES = {".txt", ".text"}
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 RECORD_SUFFIXES = {".jsonl", ".json", ".ndjson"}
 PDF_SUFFIXES = {".pdf"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | RECORD_SUFFIXES | PDF_SUFFIXES
+JATS_SUFFIXES = {".nxml", ".xml"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | RECORD_SUFFIXES | PDF_SUFFIXES | JATS_SUFFIXES
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
@@ -80,6 +83,8 @@ def read_path(path: Path, encoding: str = "utf-8", ocr: bool = False) -> Iterato
             yield from _read_records(path)
         elif suffix in PDF_SUFFIXES:
             yield read_pdf(path, file_doc_id(path), ocr=ocr)
+        elif suffix in JATS_SUFFIXES:
+            yield _read_jats(path)
         elif suffix in MARKDOWN_SUFFIXES:
             yield _read_markdown(path, encoding)
         elif suffix in TEXT_SUFFIXES:
@@ -94,6 +99,13 @@ def read_path(path: Path, encoding: str = "utf-8", ocr: bool = False) -> Iterato
         if suffix not in PDF_SUFFIXES:
             raise
         yield CorruptFileError(path, f"corrupt PDF: {type(exc).__name__}: {exc}")
+
+
+def _read_jats(path: Path) -> Paper:
+    data = path.read_bytes()
+    if not is_jats(data):
+        raise UnsupportedFormatError(path, "XML that is not a JATS/NLM article (PMC .nxml, Europe PMC fullTextXML)")
+    return read_jats(data, file_doc_id(path), source=str(path))
 
 
 def file_doc_id(path: Path) -> str:

@@ -3,7 +3,7 @@ line and the numbered source list."""
 
 from __future__ import annotations
 
-from rag.types import Answer, Section
+from rag.types import Answer, Section, Sentence, Source
 
 _VERDICT_WORDS = {"yes": "Yes", "possibly": "Possibly", "no": "No", "unclear": "Unclear"}
 _AUTHORS_SHOWN = 3  # then "et al."
@@ -15,9 +15,23 @@ def render_markdown(title: str, sections: list[Section], answer: Answer) -> str:
     for section in sections:
         if section.title != "Introduction":
             lines += ["#" * section.level + " " + section.title, ""]
-        lines += [" ".join(s.text + (" *(unverified)*" if s.flagged else "") for s in section.sentences), ""]
+        lines += [" ".join(_marked(s) for s in section.sentences), ""]
     lines += tail(answer)
     return "\n".join(lines).strip() + "\n"
+
+
+def _marked(sentence: Sentence) -> str:
+    """A sentence with what the checker says a reader must know."""
+    text = sentence.text + (" *(unverified)*" if sentence.flagged else "")
+    return text + (f" **⚠ {sentence.warning}**" if sentence.warning else "")
+
+
+def standing(source: Source) -> str:
+    """What is known of a source's standing, for its line in the list: `[RCT · cited by 236]`."""
+    bits = [source.design] if source.design else []
+    if source.cited_by is not None:
+        bits.append(f"cited by {source.cited_by:,}")
+    return f" [{' · '.join(bits)}]" if bits else ""
 
 
 def _where(answer: Answer, number: int) -> str:
@@ -35,6 +49,8 @@ def _where(answer: Answer, number: int) -> str:
 def tail(answer: Answer) -> list[str]:
     """The consensus line and the numbered source list that close an answer."""
     lines: list[str] = []
+    if answer.found:
+        lines += [f"*Literature search: {answer.found.note}*", ""]
     c = answer.consensus
     if c and c.papers:
         lines += [
@@ -48,6 +64,11 @@ def tail(answer: Answer) -> list[str]:
             authors = ", ".join(s.authors[:_AUTHORS_SHOWN]) + (" et al." if len(s.authors) > _AUTHORS_SHOWN else "")
             bits = [b for b in (authors, f"({s.year})" if s.year else "", s.title or "(untitled)") if b]
             doi = f" · doi:{s.doi}" if s.doi else ""
-            lines.append(f"{s.number}. {' '.join(bits)}{_where(answer, s.number)} — `{s.doc_id}`{doi}")
+            line = f"{s.number}. {' '.join(bits)}{standing(s)}{_where(answer, s.number)} — `{s.doc_id}`{doi}"
+            if s.retracted:
+                line += f" — **⚠ RETRACTED{': ' + s.notice if s.notice else ''}** (left out of the consensus meter)"
+            elif s.notice:
+                line += f" — notice: {s.notice}"
+            lines.append(line)
         lines.append("")
     return lines

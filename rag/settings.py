@@ -152,6 +152,50 @@ class CheckSettings(BaseModel):
     )
 
 
+class FindSettings(BaseModel):
+    """Live literature search (`rag find`, `rag ask --find`): only ever used when asked for."""
+
+    sources: str = Field("pubmed,europepmc,openalex,arxiv", description="Services searched by default, in order.")
+    max_results: int = Field(20, ge=1, le=500, description="Records asked of each service per search.")
+    pubmed_url: str = Field("https://eutils.ncbi.nlm.nih.gov/entrez/eutils", description="NCBI E-utilities base URL.")
+    europepmc_url: str = Field(
+        "https://www.ebi.ac.uk/europepmc/webservices/rest", description="Europe PMC REST base URL."
+    )
+    openalex_url: str = Field("https://api.openalex.org", description="OpenAlex API base URL.")
+    arxiv_url: str = Field("https://export.arxiv.org/api", description="arXiv API base URL.")
+    crossref_url: str = Field("https://api.crossref.org", description="Crossref REST base URL (retraction notices).")
+    ncbi_api_key: SecretStr | None = Field(
+        None, description="NCBI API key (RAG_NCBI_API_KEY): raises PubMed's limit from 3 to 10 requests/s."
+    )
+    email: str | None = Field(
+        None, description="Contact e-mail sent to NCBI, OpenAlex and Crossref (their 'polite pools' ask for one)."
+    )
+    # Each service's published limit: NCBI 3/s without a key (10 with), arXiv one request per 3 s,
+    # Crossref's public pool 5/s; OpenAlex allows 10/s; Europe PMC publishes none, so OpenAlex's is used.
+    pubmed_rate: float | None = Field(None, gt=0, description="PubMed requests/s; unset: 3, or 10 with an API key.")
+    europepmc_rate: float = Field(10.0, gt=0, description="Europe PMC requests per second.")
+    openalex_rate: float = Field(10.0, gt=0, description="OpenAlex requests per second.")
+    arxiv_rate: float = Field(1 / 3, gt=0, description="arXiv requests per second (arXiv asks for one every 3 s).")
+    crossref_rate: float = Field(5.0, gt=0, description="Crossref requests per second.")
+    timeout: float = Field(20.0, gt=0, description="Seconds per request.")
+    max_retries: int = Field(2, ge=0, le=10, description="Retries on 429, 5xx and timeouts (not on refused/DNS).")
+    max_wait: float = Field(30.0, ge=0, description="Longest wait honoured from a Retry-After header, in seconds.")
+    cache: bool = Field(True, description="Keep responses on disk under `home`/cache/find; a re-run sends nothing.")
+    cache_days: float = Field(7.0, ge=0, description="Cached responses older than this are fetched again.")
+    crossref_check: bool = Field(
+        True, description="Ask Crossref about every DOI found for retraction, withdrawal and correction notices."
+    )
+
+    def rate(self, source: str) -> float:
+        """Requests per second allowed for ``source``."""
+        if source == "pubmed":
+            return self.pubmed_rate or (10.0 if self.ncbi_api_key else 3.0)
+        return float(getattr(self, f"{source}_rate"))
+
+    def base_url(self, source: str) -> str:
+        return str(getattr(self, f"{source}_url")).rstrip("/")
+
+
 class ServerSettings(BaseModel):
     """`rag serve`: the OpenAI-compatible HTTP server."""
 
@@ -199,29 +243,25 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)  # type: ignore[arg-type]
     check: CheckSettings = Field(default_factory=CheckSettings)  # type: ignore[arg-type]
     server: ServerSettings = Field(default_factory=ServerSettings)  # type: ignore[arg-type]
+    find: FindSettings = Field(default_factory=FindSettings)  # type: ignore[arg-type]
 
     @model_validator(mode="before")
     @classmethod
-    def _short_llm_env(cls, data: Any) -> Any:
-        # The documented short names (RAG_LLM_BASE_URL, RAG_LLM_MODEL, RAG_LLM_API_KEY) fill the nested
-        # llm settings unless those were given explicitly.
+    def _short_env(cls, data: Any) -> Any:
+        # The documented short names (RAG_LLM_BASE_URL, RAG_API_KEYS, RAG_NCBI_API_KEY …) fill the nested
+        # settings unless those were given explicitly.
         if not isinstance(data, dict):
             return data
-        llm = data.get("llm")
-        llm = dict(llm) if isinstance(llm, dict) else ({} if llm is None else llm)
-        if isinstance(llm, dict):
-            for key in ("base_url", "model", "api_key"):
-                value = os.environ.get(f"RAG_LLM_{key.upper()}")
-                if value and key not in llm:
-                    llm[key] = value
-            if llm:
-                data = {**data, "llm": llm}
-        server = data.get("server")
-        if os.environ.get("RAG_API_KEYS") and (server is None or isinstance(server, dict)):
-            server = dict(server or {})
-            server.setdefault("api_keys", os.environ["RAG_API_KEYS"])
-            data = {**data, "server": server}
+        for env, section, key in SHORT_NAMES:
+            value, given = os.environ.get(env), data.get(section)
+            if value and (given is None or isinstance(given, dict)) and key not in (given or {}):
+                data = {**data, section: {**(given or {}), key: value}}
         return data
+
+    @property
+    def find_cache(self) -> Path:
+        """Where literature-service responses are cached."""
+        return self.home / "cache" / "find"
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> Settings:
@@ -242,6 +282,15 @@ class Settings(BaseSettings):
         """Where the embedded Chroma store lives."""
         return self.home / "chroma"
 
+
+SHORT_NAMES = (
+    ("RAG_LLM_BASE_URL", "llm", "base_url"),
+    ("RAG_LLM_MODEL", "llm", "model"),
+    ("RAG_LLM_API_KEY", "llm", "api_key"),
+    ("RAG_API_KEYS", "server", "api_keys"),
+    ("RAG_NCBI_API_KEY", "find", "ncbi_api_key"),
+)
+"""Environment variables with a short name: (variable, settings section, field)."""
 
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},

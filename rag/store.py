@@ -69,6 +69,10 @@ def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
         "page_end": chunk.page_end,
         "source_sha": chunk.source_sha,
         "paper_info": chunk.paper_info,
+        "pub_types": "; ".join(chunk.pub_types),
+        "cited_by": chunk.cited_by,
+        "retracted": chunk.retracted or None,
+        "notice": chunk.notice,
     }
     meta.update({k: v for k, v in optional.items() if v not in (None, "")})
     return meta
@@ -94,6 +98,10 @@ def chunk_from_record(chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
         page_end=meta.get("page_end"),
         source_sha=str(meta.get("source_sha", "")),
         paper_info=str(meta.get("paper_info", "")),
+        pub_types=[t for t in str(meta.get("pub_types", "")).split("; ") if t],
+        cited_by=meta.get("cited_by"),
+        retracted=bool(meta.get("retracted", False)),
+        notice=str(meta.get("notice", "")),
     )
 
 
@@ -270,6 +278,17 @@ class Store:
             return found
         versions = self.stored_versions(col, sorted(found))
         return {d for d in found if len(versions.get(d, {})) == 1 and all(n == m for n, m in versions[d].values())}
+
+    def doc_ids_by_doi(self, name: str, dois: Sequence[str]) -> dict[str, str]:
+        """``{doi: doc_id}`` of the stored papers with these DOIs (as stored: found papers' are lower case)."""
+        if not dois or name not in self.list_collections():
+            return {}
+        col, out = self.collection(name), dict[str, str]()
+        for batch in _batched(list(dois), _IDS_PER_FILTER):
+            got = col.get(where={"$and": [{"doi": {"$in": batch}}, {"index": 0}]}, include=["metadatas"])
+            for meta in got["metadatas"] or []:
+                out.setdefault(str(meta["doi"]), str(meta["doc_id"]))
+        return out
 
     def papers(self, collection: str | None = None) -> Iterator[Chunk]:
         """Every paper's first chunk (its metadata and stored paper information)."""

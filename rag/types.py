@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Progress = Callable[[int], None]
 """Called with the number of items just processed."""
@@ -86,6 +86,52 @@ class ReadingReport(BaseModel):
     warnings: list[str] = Field(default_factory=list, description="What a reader should know, in plain words.")
 
 
+NoticeKind = Literal["retraction", "withdrawal", "expression_of_concern", "correction", "other"]
+
+
+class Notice(BaseModel):
+    """An editorial notice about a paper: a retraction, withdrawal, expression of concern or correction."""
+
+    kind: NoticeKind = Field(
+        description="What the notice does; `retraction` and `withdrawal` mean the paper must not be relied on."
+    )
+    label: str = Field("", description="The notice's own label, e.g. `Retraction`, `Correction`.")
+    doi: str | None = Field(None, description="DOI of the notice itself.")
+    date: str | None = Field(None, description="When it was issued (ISO date), where known.")
+    source: str = Field("", description="Who reported it: `crossref`, `pubmed`, `openalex`, `europepmc`.")
+
+    @property
+    def retracts(self) -> bool:
+        return self.kind in ("retraction", "withdrawal")
+
+
+class Quality(BaseModel):
+    """What a literature service says about a paper's standing: its design, citations and notices."""
+
+    pub_types: list[str] = Field(
+        default_factory=list, description="Publication types as the services give them (`Randomized Controlled Trial`)."
+    )
+    cited_by: int | None = Field(None, description="Citation count, where a service knows it.")
+    retracted: bool = Field(False, description="A service flags the paper retracted or withdrawn.")
+    notices: list[Notice] = Field(default_factory=list, description="Retraction, correction and similar notices.")
+    journal: str | None = Field(None, description="Journal or venue.")
+    open_access: bool | None = Field(None, description="Free to read, where a service says.")
+
+    @property
+    def empty(self) -> bool:
+        return self == Quality()
+
+    def notice_line(self) -> str:
+        """The notices in one line for people: ``Retraction (10.1/x, 2023-05-01); Correction (10.1/y)``."""
+        parts = []
+        for n in self.notices:
+            detail = ", ".join(x for x in (n.doi, n.date) if x)
+            parts.append(f"{n.label or n.kind.replace('_', ' ').capitalize()}" + (f" ({detail})" if detail else ""))
+        if self.retracted and not any(n.retracts for n in self.notices):
+            parts.insert(0, "Retracted")
+        return "; ".join(dict.fromkeys(parts))
+
+
 class Paper(BaseModel):
     """One paper as read from an input file or record."""
 
@@ -102,6 +148,7 @@ class Paper(BaseModel):
         default_factory=list, description="The reference list, split off the body: never embedded or searched."
     )
     report: ReadingReport | None = Field(None, description="How the document was read (PDFs).")
+    quality: Quality | None = Field(None, description="Publication type, citations and notices (live search).")
 
     @property
     def text(self) -> str:
@@ -133,6 +180,10 @@ class Chunk(BaseModel):
     paper_info: str = Field(
         "", description="On a paper's first chunk: its reading report, references and arXiv id (JSON, `PaperInfo`)."
     )
+    pub_types: list[str] = Field(default_factory=list, description="Paper publication types (live search).")
+    cited_by: int | None = Field(None, description="Paper citation count, where known.")
+    retracted: bool = Field(False, description="The paper is retracted or withdrawn.")
+    notice: str = Field("", description="Its notices in one line, e.g. `Retraction (10.1/x, 2023-05-01)`.")
 
 
 class PaperInfo(BaseModel):
@@ -179,6 +230,67 @@ class IngestProgress(BaseModel):
     total: int = Field(description="Files or chunks in all.")
     tokens_done: int = Field(0, description="Tokens of the chunks embedded in finished steps.")
     tokens_total: int = Field(0, description="Tokens of all the chunks to embed.")
+
+
+class FindRequest(BaseModel):
+    """What to look for in the literature services (`rag find`, `answer(find=...)`)."""
+
+    model_config = ConfigDict(strict=True)  # a request body's `"full_text": 0` is a mistake, not `false`
+
+    query: str = Field("", description="Search words; may be empty when `ids` are given.")
+    ids: list[str] = Field(
+        default_factory=list, description="Identifiers to fetch: `pmid:…`, `pmcid:PMC…`, `doi:…`, `arxiv:…`."
+    )
+    sources: list[str] | None = Field(None, description="Services to ask; unset: `find.sources` of the settings.")
+    max_results: int | None = Field(None, ge=1, le=500, description="Records per service; unset: the settings'.")
+    since: int | None = Field(None, ge=1000, le=3000, description="Only papers published in this year or later.")
+    full_text: bool = Field(False, description="Also fetch open-access full text (Europe PMC JATS, arXiv PDF).")
+
+
+class SourceTally(BaseModel):
+    """What one service gave."""
+
+    source: str = Field(description="The service.")
+    found: int = Field(0, description="Records it returned.")
+    requests: int = Field(0, description="Requests sent over the network (retries included).")
+    cached: int = Field(0, description="Responses served from the on-disk cache.")
+    seconds: float = Field(0.0, description="Wall-clock time.")
+    error: str | None = Field(None, description="Why it gave nothing, when it failed.")
+    unavailable: bool = Field(False, description="It could not be reached (no network, refused, overloaded).")
+
+
+class FindReport(BaseModel):
+    """What a literature search found and stored."""
+
+    query: str = Field("", description="The query (or the identifiers) searched for.")
+    collection: str = Field("", description="Where the papers went.")
+    sources: list[SourceTally] = Field(default_factory=list, description="Per service: found, requests, errors.")
+    records: int = Field(0, description="Records returned by all services together.")
+    papers: int = Field(0, description="Distinct papers among them (one paper found twice counts once).")
+    duplicates: int = Field(0, description="Records that were a paper another service had already returned.")
+    new: int = Field(0, description="Papers new to the collection.")
+    already_stored: int = Field(0, description="Papers the collection already held unchanged.")
+    updated: int = Field(0, description="Stored papers whose record changed (e.g. newly retracted), stored anew.")
+    no_text: list[str] = Field(
+        default_factory=list, description="Papers with neither abstract nor full text (not stored)."
+    )
+    full_texts: int = Field(0, description="Papers stored with their full text.")
+    retracted: list[str] = Field(default_factory=list, description="Papers flagged retracted or withdrawn.")
+    doc_ids: list[str] = Field(default_factory=list, description="Every paper found, as stored.")
+    failed: list[InputFailure] = Field(default_factory=list, description="What could not be fetched or stored.")
+    offline: bool = Field(False, description="No service could be reached: nothing was searched.")
+    note: str = Field("", description="One line for people: what happened.")
+    seconds: float = Field(0.0, description="Wall-clock time.")
+
+
+class FindProgress(BaseModel):
+    """A progress event of a search: a service answered, or notices / full texts fetched."""
+
+    stage: Literal["search", "notices", "full_text"] = Field(description="What is under way.")
+    source: str = Field("", description="The service, for `search`.")
+    done: int = Field(description="Steps done.")
+    total: int = Field(description="Steps in all.")
+    detail: str = Field("", description="E.g. `12 found` or `unreachable`.")
 
 
 class CollectionStats(BaseModel):
@@ -230,6 +342,11 @@ class Source(BaseModel):
     authors: list[str] = Field(default_factory=list, description="Authors.")
     doi: str | None = Field(None, description="DOI.")
     chunk_ids: list[str] = Field(default_factory=list, description="The evidence chunks of this paper that were cited.")
+    pub_types: list[str] = Field(default_factory=list, description="Publication types, where a service gave them.")
+    design: str | None = Field(None, description="The strongest study design they name: `RCT`, `Meta-analysis` …")
+    cited_by: int | None = Field(None, description="Citation count, where known.")
+    retracted: bool = Field(False, description="Retracted or withdrawn: it supports nothing without a warning.")
+    notice: str = Field("", description="Its retraction or correction notices, in one line.")
 
 
 class Citation(BaseModel):
@@ -251,6 +368,7 @@ class Sentence(BaseModel):
     citations: list[int] = Field(default_factory=list, description="Source numbers cited by the sentence.")
     kind: str = Field("claim", description="`claim` (needs support) or `framing` (our own connective text).")
     flagged: bool = Field(False, description="The checker could not verify it (kept in `flag` mode).")
+    warning: str = Field("", description="What a reader must know, e.g. that it cites a retracted paper.")
 
 
 class Section(BaseModel):
@@ -282,6 +400,7 @@ class SentenceVerdict(BaseModel):
     page_start: int | None = Field(None, description="First page of the chunk holding the quote (PDFs).")
     page_end: int | None = Field(None, description="Last page of that chunk.")
     action: str = Field("kept", description="What repair did: `kept`, `recited`, `rewritten`, `removed`, `flagged`.")
+    warning: str = Field("", description="E.g. `cites retracted [3]`: a retracted paper supports nothing.")
 
 
 class GroundingReport(BaseModel):
@@ -401,3 +520,4 @@ class Answer(BaseModel):
     answerable: bool = Field(True, description="False when the corpus holds no evidence for the question.")
     usage: Usage = Field(default_factory=Usage, description="LLM calls, tokens and seconds per stage.")
     evidence: list[Evidence] = Field(default_factory=list, description="The evidence the drafter saw.")
+    found: FindReport | None = Field(None, description="The literature search run first (`find=`), if any.")

@@ -89,6 +89,8 @@ class _Checker:
     def __init__(self, sources: list[Source], evidence: Sequence[Evidence], judge: Judge, mode: str) -> None:
         self.sources, self.evidence, self.judge, self.mode = sources, evidence, judge, mode
         self.chunks_of = _chunks_of(sources, evidence)
+        # a retracted paper supports nothing: its citations stay visible, with a warning, but never count
+        self.retracted = {s.number for s in sources if s.retracted}
         self.report = GroundingReport(judge=judge.name, mode=mode)
         self.tally = _Tally()
 
@@ -119,7 +121,8 @@ class _Checker:
         self, section: Section, sentence: Sentence, verdict: SentenceVerdict, bad: list[int], worthy: bool
     ) -> Sentence | None:
         claim = strip_markers(sentence.text)
-        valid = [n for n in sentence.citations if n in self.chunks_of]
+        valid = [n for n in sentence.citations if n in self.chunks_of and n not in self.retracted]
+        sentence = self._warn_retracted(sentence, verdict)
         passages, owners = _passages(valid, self.chunks_of)
         result = self.judge.support(claim, passages) if passages else Support(0.0, 0, (0, 0))
         verdict.score = round(result.score, 4)
@@ -146,6 +149,15 @@ class _Checker:
         self.report.changes.append(f"Removed an unsupported sentence from “{section.title}”: {sentence.text[:_SHOWN]}")
         return None
 
+    def _warn_retracted(self, sentence: Sentence, verdict: SentenceVerdict) -> Sentence:
+        cited = [n for n in sentence.citations if n in self.retracted]
+        if not cited:
+            return sentence
+        marks = "".join(f"[{n}]" for n in cited)
+        verdict.warning = f"cites retracted {marks}"
+        self.report.changes.append(f"Warned: cites the retracted paper {marks}: {sentence.text[:_SHOWN]}")
+        return sentence.model_copy(update={"warning": f"cites a retracted paper {marks}"})
+
     def _relevant_citations(self, claim: str, valid: list[int]) -> int:
         if len(valid) == 1:
             return 1
@@ -159,12 +171,13 @@ class _Checker:
 
     def _recite(self, claim: str, sentence: Sentence, verdict: SentenceVerdict) -> Sentence | None:
         """Point an unsupported sentence at the evidence that supports it best, if any does."""
-        if not self.evidence:
+        candidates = [e for e in self.evidence if not e.chunk.retracted]
+        if not candidates:
             return None
-        result = self.judge.support(claim, [e.chunk.text for e in self.evidence])
+        result = self.judge.support(claim, [e.chunk.text for e in candidates])
         if not result.supported(self.judge.threshold):
             return None
-        ev = self.evidence[result.passage]
+        ev = candidates[result.passage]
         source = source_for(self.sources, ev.chunk)
         text = with_citation(strip_markers(sentence.text), source.number)
         verdict.action = "recited"
@@ -173,7 +186,7 @@ class _Checker:
         verdict.quote = ev.chunk.text[result.span[0] : result.span[1]]
         verdict.quote_span = result.span
         self.report.changes.append(f"Re-cited to [{source.number}]: {text[:_SHOWN]}")
-        return sentence.model_copy(update={"text": text, "citations": [source.number]})
+        return sentence.model_copy(update={"text": text, "citations": [source.number], "warning": ""})
 
 
 def _drop_invalid(sentence: Sentence, bad: list[int]) -> Sentence:

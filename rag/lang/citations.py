@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from rag.lang.pubtypes import design_label
 from rag.types import Chunk, Evidence, Source
 
 MARKER = re.compile(r"\s*\[\d+(?:\s*[,;–-]\s*\d+)*\]")
@@ -58,6 +59,11 @@ def source_for(sources: list[Source], chunk: Chunk) -> Source:
             year=chunk.year,
             authors=chunk.authors,
             doi=chunk.doi,
+            pub_types=chunk.pub_types,
+            design=design_label(chunk.pub_types),
+            cited_by=chunk.cited_by,
+            retracted=chunk.retracted,
+            notice=chunk.notice,
         )
         sources.append(source)
     if chunk.chunk_id not in source.chunk_ids:

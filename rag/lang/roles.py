@@ -73,12 +73,23 @@ def strip_label(text: str) -> str:
     return text[label.end() :] if label else text
 
 
+SECTION_PATH = " — "
+"""Joins a nested section's headings, parent first (``RESULTS — PRKRA is a target``): the parent says the role."""
+_NUMBERING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.)\s+")
+
+
+def section_role(title: str) -> str | None:
+    """The role a section heading names: ``3. Results`` → result; ``METHODS — Cell culture`` → method."""
+    top = _NUMBERING.sub("", title.split(SECTION_PATH)[0].strip())
+    return _ROLE_OF_LABEL.get(top.lower())
+
+
 def chunk_sentences(chunk: Chunk) -> list[tuple[str, str, float]]:
     """A chunk's sentences as ``(text, role, position)``: section labels ("RESULTS: ...") stripped and
     used as the role when present, cue phrases otherwise; position 0-1 within the whole paper."""
     out = []
     spans = sentence_spans(chunk.text)
-    role_from_label = _ROLE_OF_LABEL.get(chunk.section.lower())
+    role_from_label = section_role(chunk.section)
     for j, (a, b) in enumerate(spans):
         text = chunk.text[a:b]
         label = _LABEL.match(text)

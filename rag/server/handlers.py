@@ -69,7 +69,9 @@ class Handlers:
         if self.gate.locked():
             return error(429, _BUSY, "rate_limit_error")
         async with self.gate:
-            overrides = {"evidence_k": body.k} if body.k else {}
+            overrides: dict[str, Any] = {"evidence_k": body.k} if body.k else {}
+            if body.find:
+                overrides["find"] = body.find
             return await self.run(body.question, body.collection or self.collection_for(None), **overrides)
 
     async def chat(self, body: ChatRequest) -> Any:
@@ -81,20 +83,20 @@ class Handlers:
         if body.stream:
             await self.gate.acquire()  # held until the stream ends
             return StreamingResponse(
-                self._stream(ids, question, query),
+                self._stream(ids, question, query, body.find),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         async with self.gate:
-            result = await self.run(question, collection, query=query)
+            result = await self.run(question, collection, query=query, find=body.find or None)
         return _completion(ids, result)
 
-    async def _stream(self, ids: tuple[str, int, str], question: str, query: str) -> AsyncIterator[str]:
+    async def _stream(self, ids: tuple[str, int, str], question: str, query: str, find: bool) -> AsyncIterator[str]:
         queue: asyncio.Queue[str | None] = asyncio.Queue()
 
         async def produce() -> Answer:
             try:
-                return await self.run(question, ids[2], on_token=queue.put_nowait, query=query)
+                return await self.run(question, ids[2], on_token=queue.put_nowait, query=query, find=find or None)
             finally:
                 queue.put_nowait(None)
 

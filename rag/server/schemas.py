@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from rag.errors import (
     CollectionNotFoundError,
@@ -13,9 +13,10 @@ from rag.errors import (
     LLMError,
     LLMUnavailableError,
     RagError,
+    SourceUnavailableError,
     StoreUnavailableError,
 )
-from rag.types import Answer
+from rag.types import Answer, FindRequest
 
 
 class ChatMessage(BaseModel):
@@ -34,6 +35,7 @@ class ChatRequest(BaseModel):
         min_length=1, description="The conversation; the last user message is the question."
     )
     stream: bool = Field(False, description="Answer as server-sent events.")
+    find: bool = Field(False, description="rag extension: search the literature services for the question first.")
 
     model_config = {"extra": "allow"}  # temperature, max_tokens, … are accepted and ignored
 
@@ -42,6 +44,11 @@ class AnswerRequest(BaseModel):
     question: str = Field(min_length=1, description="The research question.")
     collection: str | None = Field(None, description="Collection to answer from.")
     k: int | None = Field(None, ge=1, le=100, description="Evidence chunks for the drafter.")
+    find: FindRequest | StrictBool | None = Field(
+        None,
+        description="Search PubMed, Europe PMC, OpenAlex, arXiv first and store what they find: `true` searches "
+        "for the question; an object sets query, sources, max_results, since, full_text.",
+    )
 
 
 class ErrorBody(BaseModel):
@@ -87,7 +94,7 @@ def failure(exc: RagError) -> JSONResponse:
         return error(404, str(exc), code="collection_not_found")
     if isinstance(exc, InputError):
         return error(400, str(exc))
-    if isinstance(exc, (LLMUnavailableError, StoreUnavailableError)):
+    if isinstance(exc, (LLMUnavailableError, StoreUnavailableError, SourceUnavailableError)):
         return error(503, str(exc), "service_unavailable", "upstream_unavailable")
     if isinstance(exc, LLMError):
         return error(502, str(exc), "upstream_error")
@@ -105,4 +112,5 @@ def extra(answer: Answer) -> dict[str, Any]:
         "grounding": answer.grounding.model_dump() if answer.grounding else None,
         "consensus": answer.consensus.model_dump() if answer.consensus else None,
         "usage": answer.usage.model_dump(),
+        "found": answer.found.model_dump() if answer.found else None,
     }
