@@ -161,7 +161,9 @@ def delete(
             store.delete_collection(name)
             err.print(f"Deleted collection {name!r}.")
         elif doc_ids:
-            removed = store.delete_papers(doc_ids, name)
+            from rag.indexing import Indexer
+
+            removed = Indexer(store).delete(doc_ids, name)
             err.print(f"Removed {removed} chunks of {len(doc_ids)} paper(s) from {name!r}.")
         else:
             err.print("Nothing to delete: give DOC_IDs or --all.")

@@ -45,6 +45,9 @@ class InputError(RagError):
         self.reason = reason
         super().__init__(f"{self.source}: {reason}")
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str]]:  # sent back by a reading process
+        return type(self), (self.source, self.reason)
+
 
 class UnsupportedFormatError(InputError):
     """A file whose type the ingester does not read."""

@@ -15,20 +15,23 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 from rag.chunk import chunk_paper, paper_hash
 from rag.embed import make_embedder
 from rag.errors import InputError
+from rag.lexical import LexicalIndex, lexical_folder
 from rag.pdf.reader import READER_VERSION
-from rag.read import PDF_SUFFIXES, collect_files, file_doc_id, read_path
+from rag.read import PDF_SUFFIXES, collect_files, file_doc_id, read_many
 from rag.settings import Settings
 from rag.sidecar import SidecarRecord, apply, match
 from rag.store import Store, check_collection_name
 from rag.types import Chunk, Embedder, IngestProgress, IngestReport, InputFailure, Paper, PaperInfo
 
 OnProgress = Callable[[IngestProgress], None]
+_PLAN_BATCH = 256  # papers looked up in the store at once to decide what is new (one query each)
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -68,8 +71,8 @@ class Indexer:
         started = time.perf_counter()
         name = check_collection_name(collection or self.settings.collection)
         report = IngestReport(collection=name)
-        papers = self._read(name, paths, report, on_progress or (lambda _: None), sidecar)
-        self._store(name, papers, report, on_progress or (lambda _: None))
+        tell = on_progress or (lambda _: None)
+        self._store(name, self._read(name, paths, report, tell, sidecar), report, tell)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -81,25 +84,82 @@ class Indexer:
         started = time.perf_counter()
         name = check_collection_name(collection or self.settings.collection)
         report = IngestReport(collection=name)
-        unique: dict[str, Paper] = {}
-        for paper in papers:
-            self._take(paper, unique, report, (), None)
-        self._store(name, list(unique.values()), report, on_progress or (lambda _: None))
+        seen: dict[str, str] = {}
+        unique = (p for paper in papers if (p := self._take(paper, seen, report, (), None)))
+        self._store(name, unique, report, on_progress or (lambda _: None))
         report.seconds = time.perf_counter() - started
         return report
 
-    def _store(self, name: str, papers: list[Paper], report: IngestReport, on_progress: OnProgress) -> None:
-        if not papers:
+    def _store(self, name: str, papers: Iterable[Paper], report: IngestReport, on_progress: OnProgress) -> None:
+        """Embed and write papers as they arrive (reading goes on meanwhile), in steps of whole papers."""
+        stream = iter(papers)
+        first = next(stream, None)
+        if first is None:
             return
         embedder = make_embedder(self.settings)
         col = self.store.collection_for_write(name, embedder)
-        todo = self._plan(col, papers, report)
-        chunks = [c for p in todo for c in self._chunks(p)]
-        try:
-            self._embed_and_write(col, chunks, embedder, report, on_progress)
-        finally:  # also when interrupted: a step may have landed, and derived indexes must see it
-            if chunks or report.chunks_removed:
-                self.store.bump_revision(col)
+        groups = self._groups(col, chain([first], stream), report)
+        self._embed_and_write(col, groups, embedder, report, on_progress)
+
+    def _groups(self, col: Any, papers: Iterator[Paper], report: IngestReport) -> Iterator[list[Chunk]]:
+        """Steps of about ``group_chunks`` chunks of the papers that need (re)embedding, never splitting a
+        paper (so a step completes whole papers); papers are planned in batches (one look-up each)."""
+        size, group = self.settings.ingest.group_chunks, list[Chunk]()
+        while batch := list(islice(papers, _PLAN_BATCH)):
+            for paper in self._plan(col, batch, report):
+                group += self._chunks(paper)
+                if len(group) >= size:
+                    yield group
+                    group = []
+        if group:
+            yield group
+
+    def lexical(self, name: str) -> LexicalIndex:
+        """The collection's lexical index (the one the configured retrieval settings read)."""
+        s = self.settings
+        folder = lexical_folder(s.home, s.chroma_url, name, s.retrieve.title_weight)
+        return LexicalIndex(folder, s.retrieve.title_weight)
+
+    def write_step(self, col: Any, lexical: LexicalIndex, group: list[Chunk], vectors: Any) -> int:
+        """One step into both indexes, under the lexical writer lock (so steps of two writers never
+        interleave): the lexical index first — a crash then leaves it a superset, which readers skip —
+        then Chroma, then the revision both now match. Returns the stale chunks removed."""
+        with lexical.writer() as lex:
+            assert lex is not None  # a waiting writer always gets the lock (or raises)
+            level = self._level(col, lexical)
+            stale = self.store.stale_ids(col, group)
+            lex.add(group)
+            lex.delete(stale)
+            lex.commit()
+            self.store.write_chunks(col, group, vectors)
+            self.store.delete_ids(col, stale)
+            revision = self.store.bump_revision(col)
+            if level:  # an index that was behind stays marked so: its next reader brings it level
+                lex.record(revision)
+        return len(stale)
+
+    def _level(self, col: Any, lexical: LexicalIndex) -> bool:
+        """Whether the lexical index matches the collection right now (both empty counts)."""
+        if lexical.revision:
+            return lexical.revision == self.store.revision(col.name)
+        return col.count() == 0 and lexical.count() == 0
+
+    def delete(self, doc_ids: Sequence[str], collection: str | None = None) -> int:
+        """Remove papers from Chroma and the lexical index together; returns the chunks removed."""
+        name = collection or self.settings.collection
+        col = self.store.collection(name)
+        lexical = self.lexical(name)
+        with lexical.writer() as lex:
+            assert lex is not None
+            level = self._level(col, lexical)
+            ids = self.store.paper_chunk_ids(col, doc_ids)
+            lex.delete_papers(list(doc_ids))
+            lex.commit()
+            self.store.delete_ids(col, ids)
+            revision = self.store.bump_revision(col) if ids else ""
+            if revision and level:
+                lex.record(revision)
+        return len(ids)
 
     def _chunks(self, paper: Paper) -> list[Chunk]:
         """The paper's chunks; the first carries what is stored once per paper (report, references)."""
@@ -143,7 +203,8 @@ class Indexer:
         report: IngestReport,
         on_progress: OnProgress,
         sidecar: Sequence[SidecarRecord],
-    ) -> list[Paper]:
+    ) -> Iterator[Paper]:
+        """The papers of the inputs as they are read (PDFs in reading processes), each doc id once."""
         files, errors = collect_files(paths)
         report.files = len(files)
         report.failed.extend(_failure(e) for e in errors)
@@ -151,36 +212,43 @@ class Indexer:
         # with sidecar metadata given, every file is read again: its metadata may be new or corrected
         unchanged = set() if sidecar else self._unchanged(name, shas)
         report.papers_unchanged += len(unchanged)
-        papers: dict[str, Paper] = {}
-        for done, path in enumerate(files, start=1):
-            if path not in unchanged:
-                for item in read_path(path, self.settings.ingest.encoding, ocr=self.settings.ingest.ocr):
-                    self._take(item, papers, report, sidecar, shas.get(path))
+        todo = [f for f in files if f not in unchanged]
+        ingest, seen = self.settings.ingest, dict[str, str]()
+        on_progress(IngestProgress(stage="read", done=len(unchanged), total=len(files)))
+        for done, (path, items) in enumerate(
+            read_many(todo, ingest.encoding, ingest.ocr, ingest.workers()), start=len(unchanged) + 1
+        ):
+            for item in items:
+                paper = self._take(item, seen, report, sidecar, shas.get(path))
+                if paper is not None:
+                    yield paper
             on_progress(IngestProgress(stage="read", done=done, total=len(files)))
-        return list(papers.values())
 
     @staticmethod
     def _take(
         item: Paper | InputError,
-        papers: dict[str, Paper],
+        seen: dict[str, str],
         report: IngestReport,
         sidecar: Sequence[SidecarRecord],
         source_sha: str | None,
-    ) -> None:
+    ) -> Paper | None:
+        """The paper to store, or None (a failure or a repeated doc id, noted in the report);
+        ``seen`` maps each doc id taken to where it was read."""
         if isinstance(item, InputError):
             report.failed.append(_failure(item))
-            return
-        if item.doc_id in papers:
-            reason = f"doc_id {item.doc_id!r} already read from {papers[item.doc_id].source}"
+            return None
+        if item.doc_id in seen:
+            reason = f"doc_id {item.doc_id!r} already read from {seen[item.doc_id]}"
             report.skipped.append(InputFailure(source=item.source, error="DuplicateDocId", reason=reason))
-            return
+            return None
         record = match(item, sidecar) if sidecar else None
         paper = apply(item, record) if record else item
         if source_sha:
             paper.meta["source_sha"] = source_sha
         if paper.report:
             report.documents.append(paper.report)
-        papers[paper.doc_id] = paper
+        seen[paper.doc_id] = paper.source
+        return paper
 
     def _plan(self, col: Any, papers: list[Paper], report: IngestReport) -> list[Paper]:
         """Which papers need (re)embedding: new, changed, or left incomplete by an interrupted run."""
@@ -201,33 +269,31 @@ class Indexer:
         return todo
 
     def _embed_and_write(
-        self, col: Any, chunks: list[Chunk], embedder: Embedder, report: IngestReport, on_progress: OnProgress
+        self, col: Any, groups: Iterator[list[Chunk]], embedder: Embedder, report: IngestReport, on_progress: OnProgress
     ) -> None:
-        total_tokens = sum(c.n_tokens for c in chunks)
-        done = done_tokens = 0
-
-        def write(group: list[Chunk], vectors: Any) -> int:
-            self.store.write_chunks(col, group, vectors)
-            return self.store.remove_stale(col, group)
+        total = done = total_tokens = done_tokens = 0  # totals grow as papers are read
+        lexical = self.lexical(col.name)
 
         def embedded(n: int) -> None:
             nonlocal done
             done += n
-            on_progress(
-                IngestProgress(
-                    stage="embed", done=done, total=len(chunks), tokens_done=done_tokens, tokens_total=total_tokens
-                )
+            event = IngestProgress(
+                stage="embed", done=done, total=total, tokens_done=done_tokens, tokens_total=total_tokens
             )
+            on_progress(event)
 
-        # Writing step k overlaps embedding step k+1 (ONNX Runtime releases the GIL).
+        # Writing step k overlaps embedding step k+1 (ONNX Runtime releases the GIL); reading processes
+        # fill the next steps meanwhile.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-write") as writer:
             pending: tuple[Future[int], list[Chunk]] | None = None
             try:
-                for group in _groups(chunks, self.settings.ingest.group_chunks):
+                for group in groups:
+                    total += len(group)
+                    total_tokens += sum(c.n_tokens for c in group)
                     vectors = embedder.embed([embedding_text(c) for c in group], progress=embedded)
                     if pending:
                         _finish(pending, report)
-                    pending = (writer.submit(write, group, vectors), group)
+                    pending = (writer.submit(self.write_step, col, lexical, group, vectors), group)
                     done_tokens += sum(c.n_tokens for c in group)
                     embedded(0)  # the step's tokens count once the whole step is embedded
                 if pending:
@@ -243,18 +309,6 @@ def _finish(pending: tuple[Future[int], list[Chunk]], report: IngestReport) -> N
     report.chunks_removed += future.result()
     report.chunks_added += len(group)
     report.tokens_embedded += sum(c.n_tokens for c in group)
-
-
-def _groups(chunks: list[Chunk], size: int) -> Iterator[list[Chunk]]:
-    """Steps of about ``size`` chunks that never split a paper (so a step completes whole papers)."""
-    group: list[Chunk] = []
-    for chunk in chunks:
-        group.append(chunk)
-        if len(group) >= size and chunk.index == chunk.n_chunks - 1:
-            yield group
-            group = []
-    if group:
-        yield group
 
 
 def ingest(

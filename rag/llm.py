@@ -217,6 +217,7 @@ class OpenAIEmbedder:
         base_url = settings.embed.openai_base_url or settings.llm.base_url
         llm = settings.llm.model_copy(update={"base_url": base_url})
         self._settings = llm
+        self._embed = settings.embed
         self._client = openai.OpenAI(base_url=base_url, api_key=_api_key(llm), max_retries=0, timeout=llm.timeout)
         self.where = base_url or "https://api.openai.com/v1"
 
@@ -225,18 +226,26 @@ class OpenAIEmbedder:
         return f"openai:{self.model}"
 
     def embed(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        out: list[list[float]] = []
-        for start in range(0, len(texts), 128):
-            batch = list(texts[start : start + 128])
+        """Batches of ``embed.remote_batch`` texts, ``embed.remote_concurrency`` requests in flight, each
+        retried by the one policy; the vectors come back in the texts' order."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        size = self._embed.remote_batch
+        batches = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
+
+        def one(batch: list[str]) -> list[list[float]]:
             try:
                 for attempt in retrying(self._settings, asynchronous=False):
                     with attempt:
                         response = self._client.embeddings.create(model=self.model, input=batch)
             except Exception as exc:
                 raise _translate(exc, self.where) from exc
-            out.extend(item.embedding for item in sorted(response.data, key=lambda d: d.index))
             if progress:
                 progress(len(batch))
+            return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]
+
+        with ThreadPoolExecutor(max_workers=self._embed.remote_concurrency, thread_name_prefix="rag-embed") as pool:
+            out = [vector for vectors in pool.map(one, batches) for vector in vectors]
         if not out:
             return np.zeros((0, 0), dtype=np.float32)
         arr = np.asarray(out, dtype=np.float32)

@@ -14,7 +14,8 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ SUPPORTED_SUFFIXES = TEXT_SUFFIXES | MARKDOWN_SUFFIXES | RECORD_SUFFIXES | PDF_S
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 ReadResult = Paper | InputError
+_AHEAD = 4  # PDFs queued per reading process: enough to keep it busy, few enough to bound memory
 
 
 def collect_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[InputError]]:
@@ -99,6 +101,39 @@ def read_path(path: Path, encoding: str = "utf-8", ocr: bool = False) -> Iterato
         if suffix not in PDF_SUFFIXES:
             raise
         yield CorruptFileError(path, f"corrupt PDF: {type(exc).__name__}: {exc}")
+
+
+def read_file(path: Path, encoding: str = "utf-8", ocr: bool = False) -> list[ReadResult]:
+    """:func:`read_path` as a list (what a reading process sends back)."""
+    return list(read_path(path, encoding, ocr))
+
+
+def read_many(
+    files: Sequence[Path], encoding: str = "utf-8", ocr: bool = False, workers: int = 1
+) -> Iterator[tuple[Path, list[ReadResult]]]:
+    """Each file with what it holds, in order. PDFs are read ahead in ``workers`` processes, so a
+    consumer (the embedder) goes on while the next PDFs are read; other files are read here, as
+    they come. At most ``_AHEAD`` PDFs per worker wait read, which bounds the memory held."""
+    pdfs = [f for f in files if f.suffix.lower() in PDF_SUFFIXES]
+    if workers < 1 or len(pdfs) < 2:  # a pool costs a process start: not worth it for one PDF
+        for path in files:
+            yield path, read_file(path, encoding, ocr)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn, not fork: the parent may hold ONNX Runtime and Chroma threads, which fork does not copy safely
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        queued = iter(pdfs)
+        futures = {p: pool.submit(read_file, p, encoding, ocr) for p in islice(queued, workers * _AHEAD)}
+        for path in files:
+            if path not in futures:
+                yield path, read_file(path, encoding, ocr)
+                continue
+            results = futures.pop(path).result()
+            for nxt in islice(queued, 1):
+                futures[nxt] = pool.submit(read_file, nxt, encoding, ocr)
+            yield path, results
 
 
 def _read_jats(path: Path) -> Paper:

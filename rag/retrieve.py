@@ -1,9 +1,9 @@
 """Hybrid retrieval: dense search in Chroma plus BM25 over the same chunks, fused.
 
-Chroma's sparse/Search API exists only in its cloud, so the lexical side is a ``bm25s`` index
-kept beside the store (``RAG_HOME/indexes/…``). It is derived data: it records the collection
-revision it was built from and is rebuilt from Chroma whenever the collection changed (ingest,
-re-ingest, deletion — in embedded and in server mode alike).
+Chroma's sparse/Search API exists only in its cloud, so the lexical side is a tantivy index kept
+beside the store (:mod:`rag.lexical`, ``RAG_HOME/indexes/…``): updated in place by every ingest and
+deletion, and brought level with Chroma by chunk-id difference when another writer changed the
+collection without it (a Chroma server written from another host).
 
 Fusion is per chunk: each list's scores are min-max normalised and mixed with a weight (or
 reciprocal rank fusion); papers are then ranked by their best chunk, and at most ``per_paper``
@@ -13,133 +13,16 @@ chunks of one paper are kept so the evidence spans papers.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import shutil
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-
 from rag.embed import Embedder
+from rag.lexical import LexicalIndex, lexical_folder
 from rag.settings import RetrieveSettings, Settings
 from rag.store import Store, chunk_from_record
-from rag.types import Chunk, Evidence, Filters
+from rag.types import Evidence, Filters
 
 System = Literal["hybrid", "bm25", "dense"]
-_INDEX_FORMAT = 1
-
-
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def bm25_text(title: str, text: str, title_weight: int) -> str:
-    """What BM25 indexes for a chunk: the title (repeated to boost it) and the text."""
-    return " ".join([title] * (1 + title_weight) + [text]) if title else text
-
-
-@dataclass
-class _Hit:
-    row: int
-    score: float
-    rank: int
-
-
-class BM25Index:
-    """A bm25s index over one collection's chunks, with the row → chunk mapping."""
-
-    def __init__(
-        self, model: Any, tokenizer: Any, ids: list[str], doc_ids: list[str], years: np.ndarray, revision: str
-    ):
-        self.model, self.tokenizer = model, tokenizer
-        self.ids, self.doc_ids, self.years, self.revision = ids, doc_ids, years, revision
-        self._row_of_doc: dict[str, list[int]] = {}
-        for row, doc in enumerate(doc_ids):
-            self._row_of_doc.setdefault(doc, []).append(row)
-
-    @classmethod
-    def build(cls, chunks: list[Chunk], revision: str, title_weight: int) -> BM25Index:
-        import bm25s
-        from bm25s.tokenization import Tokenizer
-
-        if not chunks:  # an emptied collection: nothing to index (bm25s cannot index nothing)
-            return cls(None, None, [], [], np.zeros(0, dtype=np.int32), revision)
-        tokenizer = Tokenizer(stemmer=_stemmer(), stopwords="english")
-        texts = [bm25_text(c.title, c.text, title_weight) for c in chunks]
-        tokens = tokenizer.tokenize(texts, update_vocab=True, return_as="tuple", show_progress=False)
-        model = bm25s.BM25()
-        model.index(tokens, show_progress=False)
-        years = np.array([c.year if c.year is not None else -1 for c in chunks], dtype=np.int32)
-        return cls(model, tokenizer, [c.chunk_id for c in chunks], [c.doc_id for c in chunks], years, revision)
-
-    def save(self, folder: Path) -> None:
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        if self.ids:
-            self.model.save(str(tmp), show_progress=False)
-            self.tokenizer.save_vocab(str(tmp))
-            self.tokenizer.save_stopwords(str(tmp))
-        np.save(tmp / "years.npy", self.years)
-        meta = {"format": _INDEX_FORMAT, "revision": self.revision, "ids": self.ids, "doc_ids": self.doc_ids}
-        (tmp / "rows.json").write_text(json.dumps(meta))
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.rename(folder)  # readers see the old index or the new one, never half of one
-
-    @classmethod
-    def load(cls, folder: Path) -> BM25Index | None:
-        import bm25s
-        from bm25s.tokenization import Tokenizer
-
-        try:
-            meta = json.loads((folder / "rows.json").read_text())
-            if meta.get("format") != _INDEX_FORMAT:
-                return None
-            if not meta["ids"]:
-                return cls(None, None, [], [], np.zeros(0, dtype=np.int32), meta["revision"])
-            model = bm25s.BM25.load(str(folder), show_progress=False)
-            tokenizer = Tokenizer(stemmer=_stemmer(), stopwords="english")
-            tokenizer.load_vocab(str(folder))
-            tokenizer.load_stopwords(str(folder))
-            years = np.load(folder / "years.npy")
-        except (OSError, ValueError, KeyError):
-            return None  # missing or damaged: the caller rebuilds it
-        return cls(model, tokenizer, meta["ids"], meta["doc_ids"], years, meta["revision"])
-
-    def search(self, query: str, k: int, filters: Filters | None = None) -> list[_Hit]:
-        if not self.ids:
-            return []
-        tokens = self.tokenizer.tokenize([query], update_vocab=False, return_as="ids", show_progress=False)
-        if not tokens or not tokens[0]:
-            return []
-        mask = self._mask(filters)
-        k = min(k, len(self.ids))
-        rows, scores = self.model.retrieve([tokens[0]], k=k, show_progress=False, weight_mask=mask, n_threads=0)
-        hits = []
-        for rank, (row, score) in enumerate(zip(rows[0], scores[0], strict=True), start=1):
-            if score <= 0:
-                break
-            hits.append(_Hit(int(row), float(score), rank))
-        return hits
-
-    def _mask(self, filters: Filters | None) -> np.ndarray | None:
-        if filters is None or filters.empty:
-            return None
-        mask = np.ones(len(self.ids), dtype=np.float32)
-        if filters.doc_ids is not None:
-            mask[:] = 0
-            for doc in filters.doc_ids:
-                mask[self._row_of_doc.get(doc, [])] = 1
-        if filters.year_min is not None:
-            mask[self.years < filters.year_min] = 0
-        if filters.year_max is not None:
-            mask[(self.years > filters.year_max) | (self.years < 0)] = 0
-        return mask
 
 
 def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
@@ -170,7 +53,8 @@ class Retriever:
         self.name = collection or self.settings.collection
         self._col = self.store.collection(self.name)  # typed error now, not at the first question
         self._embedder = self.store.embedder_for(self._col)
-        self._bm25: BM25Index | None = None
+        self._lexical: LexicalIndex | None = None
+        self._level_at = ""  # the collection revision the lexical index was last seen to match
         self._lock = threading.Lock()
 
     @property
@@ -182,25 +66,31 @@ class Retriever:
     def opts(self) -> RetrieveSettings:
         return self.settings.retrieve
 
-    def _index_dir(self) -> Path:
-        where = self.settings.chroma_url or "embedded"
-        key = "embedded" if where == "embedded" else "server-" + hashlib.sha1(where.encode()).hexdigest()[:12]
-        return self.settings.home / "indexes" / key / self.name / f"bm25-t{self.opts.title_weight}"
-
-    def bm25(self) -> BM25Index:
-        """The BM25 index, loaded or rebuilt so that it matches the collection's current revision."""
+    def lexical(self) -> LexicalIndex:
+        """The lexical index, brought level with the collection when another writer changed it without."""
         with self._lock:
+            if self._lexical is None:
+                s = self.settings
+                folder = lexical_folder(s.home, s.chroma_url, self.name, self.opts.title_weight)
+                self._lexical = LexicalIndex(folder, self.opts.title_weight)
             revision = self.store.revision(self.name)
-            if self._bm25 is not None and self._bm25.revision == revision:
-                return self._bm25
-            folder = self._index_dir()
-            index = BM25Index.load(folder)
-            if index is None or index.revision != revision:
-                chunks = list(self.store.iter_chunks(self.name))
-                index = BM25Index.build(chunks, revision, self.opts.title_weight)
-                index.save(folder)
-            self._bm25 = index
-            return index
+            if revision != self._level_at and self._lexical.revision != revision:
+                self._level(self._lexical, revision)
+            if self._lexical.revision == revision:
+                self._level_at = revision
+            return self._lexical
+
+    def _level(self, index: LexicalIndex, revision: str) -> None:
+        """Add what Chroma has and the index lacks, delete what it no longer has. Skipped while a writer
+        holds the index: it records the revision itself when its step is done."""
+        with index.writer(wait=False) as lex:
+            if lex is None:
+                return
+            stored, indexed = self.store.chunk_ids(self.name), index.chunk_ids()
+            lex.add(self.store.chunks_by_id(self._col, sorted(stored - indexed)).values())
+            lex.delete(sorted(indexed - stored))
+            lex.commit()
+            lex.record(revision)
 
     def _dense(self, query: str, n: int, filters: Filters | None) -> list[tuple[str, float, str, dict[str, Any]]]:
         vector = self._embedder.embed([query])
@@ -256,17 +146,14 @@ class Retriever:
             for rank, (cid, score, doc, meta) in enumerate(self._dense(query, n, filters), start=1):
                 items[cid] = {"chunk": chunk_from_record(cid, doc, meta), "dense_score": score, "dense_rank": rank}
         if system in ("hybrid", "bm25"):
-            index = self.bm25()
-            hits = index.search(query, n, filters)
-            missing = [index.ids[h.row] for h in hits if index.ids[h.row] not in items]
-            records = self._fetch(missing)
+            hits = self.lexical().search(query, n, filters)
+            records = self.store.chunks_by_id(self._col, [h.chunk_id for h in hits if h.chunk_id not in items])
             for hit in hits:
-                cid = index.ids[hit.row]
-                if cid not in items:
-                    if cid not in records:
-                        continue  # deleted since the index was built; the next call rebuilds it
-                    items[cid] = {"chunk": records[cid]}
-                items[cid].update(bm25_score=hit.score, bm25_rank=hit.rank)
+                if hit.chunk_id not in items:
+                    if hit.chunk_id not in records:
+                        continue  # indexed by a step whose Chroma write did not land; the next write fixes it
+                    items[hit.chunk_id] = {"chunk": records[hit.chunk_id]}
+                items[hit.chunk_id].update(bm25_score=hit.score, bm25_rank=hit.rank)
         scored = list(items.values())
         ranges = {}
         for key in ("dense_score", "bm25_score"):
@@ -276,15 +163,6 @@ class Retriever:
             item["score"] = self._score(item, ranges, system)
         scored.sort(key=lambda it: -it["score"])
         return scored
-
-    def _fetch(self, ids: list[str]) -> dict[str, Chunk]:
-        if not ids:
-            return {}
-        got = self._col.get(ids=ids, include=["documents", "metadatas"])
-        return {
-            cid: chunk_from_record(cid, doc or "", dict(meta or {}))
-            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
-        }
 
     def _score(self, item: dict[str, Any], ranges: dict[str, tuple[float, float]], system: System) -> float:
         if system == "dense":

@@ -63,6 +63,10 @@ class EmbedSettings(BaseModel):
     )
     openai_model: str = Field("text-embedding-3-small", description="Model name when provider is `openai`.")
     openai_base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible embeddings endpoint.")
+    remote_batch: int = Field(128, ge=1, le=2048, description="Texts per request to an embeddings endpoint.")
+    remote_concurrency: int = Field(
+        4, ge=1, le=64, description="Requests in flight at once to an embeddings endpoint (each retried on 429/5xx)."
+    )
 
 
 class IngestSettings(BaseModel):
@@ -75,6 +79,17 @@ class IngestSettings(BaseModel):
     ocr: bool = Field(
         False, description="Read image-only PDFs with Tesseract (`apt-get install tesseract-ocr`); off: a clear error."
     )
+    read_workers: int = Field(
+        -1,
+        ge=-1,
+        le=64,
+        description="Processes reading PDFs while the embedder runs: -1 one per core beyond the first (at "
+        "least one); 0 reads them in the ingesting process.",
+    )
+
+    def workers(self) -> int:
+        """Reading processes to use."""
+        return max(1, (os.cpu_count() or 2) - 1) if self.read_workers < 0 else self.read_workers
 
 
 class RetrieveSettings(BaseModel):

@@ -12,6 +12,7 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlparse
 
@@ -133,7 +134,8 @@ class Store:
         url = self.settings.chroma_url
         if not url:
             self.settings.chroma_path.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(self.settings.chroma_path), settings=chroma_settings)
+            with self._creation_lock():  # two processes opening a new store would both create its tables
+                return chromadb.PersistentClient(path=str(self.settings.chroma_path), settings=chroma_settings)
         parsed = urlparse(url if "://" in url else f"http://{url}")
         if parsed.scheme not in {"http", "https"} or not parsed.hostname:
             raise ConfigError(f"RAG_CHROMA_URL={url!r} is not an http(s) URL like http://127.0.0.1:8000")
@@ -182,12 +184,32 @@ class Store:
                     "vectors from different embedders cannot be mixed. Use another collection, or the matching settings."
                 )
             return col
-        return self.client.create_collection(
-            name,
-            metadata={EMBEDDER_KEY: embedder.name, REVISION_KEY: uuid.uuid4().hex},
-            configuration={"hnsw": {"space": "cosine"}},
-            embedding_function=ChromaEmbedding(embedder.name, embedder),
-        )
+        with self._creation_lock():  # another process may be creating the same collection right now
+            if name in self.list_collections():
+                return self.collection_for_write(name, embedder)
+            return self.client.create_collection(
+                name,
+                metadata={EMBEDDER_KEY: embedder.name, REVISION_KEY: uuid.uuid4().hex},
+                configuration={"hnsw": {"space": "cosine"}},
+                embedding_function=ChromaEmbedding(embedder.name, embedder),
+            )
+
+    @contextmanager
+    def _creation_lock(self) -> Iterator[None]:
+        """Serialises creating the embedded store and its collections across the processes of one
+        ``RAG_HOME`` (a server serialises them itself)."""
+        if self.settings.chroma_url:
+            yield
+            return
+        import fcntl
+
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        with open(self.settings.home / ".chroma-create.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def embedder_for(self, collection: Any) -> Embedder:
         """The embedder a collection was built with (queries must use the same one)."""
@@ -200,11 +222,12 @@ class Store:
         """Changes whenever the collection's content changes (used to keep derived indexes fresh)."""
         return str((self.collection(name).metadata or {}).get(REVISION_KEY, ""))
 
-    def bump_revision(self, col: Any) -> None:
-        """Mark the collection's content as changed (derived indexes rebuild from it)."""
+    def bump_revision(self, col: Any) -> str:
+        """Mark the collection's content as changed (derived indexes follow it); returns the new revision."""
         meta = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
-        meta[REVISION_KEY] = uuid.uuid4().hex
+        meta[REVISION_KEY] = revision = uuid.uuid4().hex
         col.modify(metadata=meta)
+        return revision
 
     def stats(self, name: str | None = None) -> list[CollectionStats]:
         """Paper and chunk counts, for one collection or all."""
@@ -228,17 +251,21 @@ class Store:
         self.client.delete_collection(name)
 
     def delete_papers(self, doc_ids: Sequence[str], collection: str | None = None) -> int:
-        """Remove papers (all their chunks); returns the number of chunks removed."""
+        """Remove papers (all their chunks) from Chroma; returns the number of chunks removed. Derived
+        indexes catch up by revision; :meth:`rag.indexing.Indexer.delete` updates them at once."""
         col = self.collection(collection)
-        removed = 0
-        for batch in _batched(list(doc_ids), _IDS_PER_FILTER):
-            ids = col.get(where={"doc_id": {"$in": batch}}, include=[])["ids"]
-            for id_batch in _batched(ids, self.client.get_max_batch_size()):
-                col.delete(ids=id_batch)
-            removed += len(ids)
-        if removed:
+        ids = self.paper_chunk_ids(col, doc_ids)
+        self.delete_ids(col, ids)
+        if ids:
             self.bump_revision(col)
-        return removed
+        return len(ids)
+
+    def paper_chunk_ids(self, col: Any, doc_ids: Sequence[str]) -> list[str]:
+        """The ids of every chunk of these papers."""
+        ids: list[str] = []
+        for batch in _batched(list(doc_ids), _IDS_PER_FILTER):
+            ids += col.get(where={"doc_id": {"$in": batch}}, include=[])["ids"]
+        return ids
 
     def iter_chunks(self, collection: str | None = None, page: int = 2000) -> Iterator[Chunk]:
         """Every chunk of a collection (for building derived indexes)."""
@@ -314,22 +341,40 @@ class Store:
                 embeddings=vectors[start : start + size],
             )
 
-    def remove_stale(self, col: Any, group: list[Chunk]) -> int:
-        """Delete chunks of papers in ``group`` that belong to an older version of the paper."""
-        removed = 0
+    def stale_ids(self, col: Any, group: list[Chunk]) -> list[str]:
+        """Stored chunks of the papers completed in ``group`` that belong to an older version of the paper."""
         finished = {c.doc_id: c.paper_hash for c in group if c.index == c.n_chunks - 1}
         if not finished:
-            return 0
+            return []
         got = col.get(where={"doc_id": {"$in": list(finished)}}, include=["metadatas"])
-        stale = [
+        return [
             cid
             for cid, m in zip(got["ids"], got["metadatas"], strict=True)
             if m.get("paper_hash") != finished[str(m["doc_id"])]
         ]
-        for batch in _batched(stale, self.client.get_max_batch_size()):
+
+    def delete_ids(self, col: Any, ids: Sequence[str]) -> None:
+        for batch in _batched(list(ids), self.client.get_max_batch_size()):
             col.delete(ids=batch)
-            removed += len(batch)
-        return removed
+
+    def chunk_ids(self, name: str, page: int = 20_000) -> set[str]:
+        """Every chunk id of a collection, without documents or vectors."""
+        col, out, offset = self.collection(name), set[str](), 0
+        while True:
+            got = col.get(include=[], limit=page, offset=offset)["ids"]
+            out.update(got)
+            if len(got) < page:
+                return out
+            offset += len(got)
+
+    def chunks_by_id(self, col: Any, ids: Sequence[str]) -> dict[str, Chunk]:
+        """The stored chunks with these ids (ids no longer stored are left out)."""
+        out: dict[str, Chunk] = {}
+        for batch in _batched(list(ids), self.client.get_max_batch_size()):
+            got = col.get(ids=batch, include=["documents", "metadatas"])
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                out[cid] = chunk_from_record(cid, doc or "", dict(meta or {}))
+        return out
 
 
 def _batched(items: list[Any], size: int) -> Iterator[list[Any]]:

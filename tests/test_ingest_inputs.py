@@ -15,7 +15,7 @@ from rag.errors import (
 )
 from rag.read import collect_files, read_path
 from rag.types import Paper
-from tests.conftest import make_pdf
+from tests.conftest import make_pdf, shared
 
 
 def read_one(path):
@@ -177,3 +177,27 @@ def test_unicode_line_separators_inside_records_do_not_split_them(tmp_path):
     path.write_text(json.dumps(rec, ensure_ascii=False) + "\n", encoding="utf-8")
     (paper,) = list(read_path(path))
     assert isinstance(paper, Paper) and "second part" in paper.text
+
+
+def test_pdfs_read_in_reading_processes_are_the_papers_read_inline(tmp_path):
+    import pickle
+
+    from rag.errors import CorruptFileError
+    from rag.read import read_file, read_many
+
+    folder = shared("pdfs/dev", "truth.json").parent
+    pdfs = sorted(folder.glob("*.pdf"))[:3]
+    bad = tmp_path / "broken.pdf"
+    bad.write_bytes(b"%PDF-1.4 not really")
+    note = tmp_path / "note.txt"
+    note.write_text("A note\n\nVitamin D and bones.", encoding="utf-8")
+    files = [pdfs[0], note, bad, *pdfs[1:]]
+    pooled = list(read_many(files, workers=2))
+    assert [path for path, _ in pooled] == files  # in order, whatever finished first
+    for path, items in pooled:
+        assert [i.model_dump() if hasattr(i, "model_dump") else str(i) for i in items] == [
+            i.model_dump() if hasattr(i, "model_dump") else str(i) for i in read_file(path)
+        ]
+    (failure,) = dict(pooled)[bad]
+    assert isinstance(failure, CorruptFileError) and failure.source == str(bad)  # typed errors survive the trip
+    assert pickle.loads(pickle.dumps(failure)).reason == failure.reason

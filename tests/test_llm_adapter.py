@@ -1,5 +1,6 @@
 """The OpenAI-compatible adapter against a real local HTTP server (no mocks of the SDK)."""
 
+import numpy as np
 import pytest
 
 from rag.errors import ConfigError, LLMResponseError, LLMUnavailableError
@@ -82,3 +83,20 @@ def test_openai_embeddings_option_uses_the_endpoint():
         vectors = OpenAIEmbedder(settings).embed(["a", "bbb"])
     assert vectors.shape == (2, 3)
     assert fake.requests[0]["model"] == "text-embedding-3-small"
+
+
+def test_remote_embeddings_go_in_bounded_concurrent_batches_in_order_and_are_retried():
+    texts = [f"text number {'x' * i}" for i in range(10)]
+    with FakeOpenAI(script=[("status", 503), ("text", "")]) as fake:  # the first request fails once, then all pass
+        settings = Settings(
+            llm={"base_url": fake.url, "model": "fake-model", "max_retries": 2},
+            embed={"provider": "openai", "remote_batch": 3, "remote_concurrency": 2},
+        )
+        done: list[int] = []
+        vectors = OpenAIEmbedder(settings).embed(texts, progress=done.append)
+    batches = [r["input"] for r in fake.requests if "input" in r]
+    assert sorted(len(b) for b in batches) == [1, 3, 3, 3, 3]  # 4 batches of ≤ 3, one sent twice (the 503)
+    assert sorted(done) == [1, 3, 3, 3] and vectors.shape == (10, 3)
+    # the fake's vector starts with the text's length: order is kept across concurrent batches
+    lengths = vectors[:, 0] / vectors[:, 1]
+    assert list(np.round(lengths).astype(int)) == [len(t) for t in texts]
