@@ -701,7 +701,7 @@ def rows() -> list[Row]:
     parts = ["embed query", "chroma query", "chroma query+filter", "chroma count", "store revision"]
     parts += ["bm25 search", "bm25 search+filter", "chunks_by_id (100 BM25 hits)"]
     parts += ["alt: chroma query, ids+distances only", "alt: post-filtered chroma query"]
-    out += [(f"hybrid part: {p} p50 (ms)", ("query", "hybrid", "parts_ms", p), 1, ".1f", None) for p in parts]
+    out += [(f"part: {p} p50 (ms)", ("query", "hybrid", "parts_ms", p), 1, ".1f", None) for p in parts]
     add = "add 100 papers:"
     out += [
         (f"{add} lexical index work (s)", ("update", "add", "lexical_s"), 1, ".3f", TARGETS["add_lexical_s"]),
