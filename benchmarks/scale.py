@@ -665,7 +665,12 @@ Row = tuple[str, tuple[str, ...], float, str, float | None]  # label, path in a 
 
 def rows() -> list[Row]:
     """The table: what is printed, from where in a size's result, in which unit, with which target."""
-    out: list[Row] = [
+    return _build_rows() + _query_rows() + _update_rows()
+
+
+def _build_rows() -> list[Row]:
+    open_target = 1000 * TARGETS["lexical_open_s"]
+    return [
         ("build: total (s)", ("build", "build_s"), 1, ".0f", None),
         ("build: write_step rate (chunks/s)", ("build", "write_rate"), 1, ",.0f", None),
         ("build: rate in the last quarter (chunks/s)", ("build", "last_quarter_rate"), 1, ",.0f", None),
@@ -673,19 +678,17 @@ def rows() -> list[Row]:
         ("build: peak RSS (MB)", ("build", "rss_mb"), 1, ",.0f", None),
         ("disk: lexical index (MB)", ("disk", "lexical_mb"), 1, ",.1f", None),
         ("disk: Chroma (MB)", ("disk", "chroma_mb"), 1, ",.0f", None),
-        (
-            "lexical index open, fresh process (ms)",
-            ("open", "lexical_open_s"),
-            1000,
-            ".1f",
-            1000 * TARGETS["lexical_open_s"],
-        ),
+        ("lexical index open, fresh process (ms)", ("open", "lexical_open_s"), 1000, ".1f", open_target),
         ("lexical index first searcher (ms)", ("open", "lexical_searcher_s"), 1000, ".1f", None),
         ("lexical-only process peak RSS (MB)", ("open", "lexical_rss_mb"), 1, ",.0f", None),
         ("BM25 analyzer load, once per process (ms)", ("open", "analyzer_load_s"), 1000, ".0f", None),
         ("lexical index first BM25 search, after it (ms)", ("open", "lexical_first_search_s"), 1000, ".1f", None),
         ("embedder model load, once per process (ms)", ("open", "embedder_load_s"), 1000, ".0f", None),
     ]
+
+
+def _query_rows() -> list[Row]:
+    out: list[Row] = []
     for s in SYSTEMS:
         target = TARGETS["hybrid_p50_ms"] if s.startswith("hybrid") else None
         out += [
@@ -701,9 +704,12 @@ def rows() -> list[Row]:
     parts = ["embed query", "chroma query", "chroma query+filter", "chroma count", "store revision"]
     parts += ["bm25 search", "bm25 search+filter", "chunks_by_id (100 BM25 hits)"]
     parts += ["alt: chroma query, ids+distances only", "alt: post-filtered chroma query"]
-    out += [(f"part: {p} p50 (ms)", ("query", "hybrid", "parts_ms", p), 1, ".1f", None) for p in parts]
-    add = "add 100 papers:"
-    out += [
+    return out + [(f"part: {p} p50 (ms)", ("query", "hybrid", "parts_ms", p), 1, ".1f", None) for p in parts]
+
+
+def _update_rows() -> list[Row]:
+    add, listing = "add 100 papers:", ("update", "listing")
+    return [
         (f"{add} lexical index work (s)", ("update", "add", "lexical_s"), 1, ".3f", TARGETS["add_lexical_s"]),
         (f"{add}  of which lexical add+commit (s)", ("update", "add", "lexical_add_commit_s"), 1, ".3f", None),
         (f"{add}  of which writer close/merges (s)", ("update", "add", "lexical_close_s"), 1, ".3f", None),
@@ -714,24 +720,11 @@ def rows() -> list[Row]:
         (f"{add} again, via write_step itself (s)", ("update", "add_write_step_s"), 1, ".3f", None),
         ("delete 100 papers, Indexer.delete (s)", ("update", "delete", "delete_s"), 1, ".3f", None),
         ("delete 100 more (s)", ("update", "delete_b", "delete_s"), 1, ".3f", None),
-        (
-            "all chunk ids from Chroma, paged: Store.chunk_ids (s)",
-            ("update", "listing", "chroma_ids_s"),
-            1,
-            ".2f",
-            None,
-        ),
-        (
-            "alt: all chunk ids from Chroma in one get (s)",
-            ("update", "listing", "chroma_ids_unpaged_s"),
-            1,
-            ".2f",
-            None,
-        ),
-        ("all chunk ids from the lexical index (s)", ("update", "listing", "lexical_ids_s"), 1, ".2f", None),
+        ("all chunk ids from Chroma, paged: Store.chunk_ids (s)", (*listing, "chroma_ids_s"), 1, ".2f", None),
+        ("alt: all chunk ids from Chroma in one get (s)", (*listing, "chroma_ids_unpaged_s"), 1, ".2f", None),
+        ("all chunk ids from the lexical index (s)", (*listing, "lexical_ids_s"), 1, ".2f", None),
         ("update process peak RSS (MB)", ("update", "rss_mb"), 1, ",.0f", None),
     ]
-    return out
 
 
 def dig(result: dict[str, Any], path: tuple[str, ...]) -> float | None:

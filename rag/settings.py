@@ -83,13 +83,13 @@ class IngestSettings(BaseModel):
         -1,
         ge=-1,
         le=64,
-        description="Processes reading PDFs while the embedder runs: -1 one per core beyond the first (at "
-        "least one); 0 reads them in the ingesting process.",
+        description="Processes reading PDFs while the embedder runs: -1 one per core beyond the two the "
+        "embedder uses (none on 2 cores, where it measured no gain: 0.96x); 0 reads them in the ingesting process.",
     )
 
     def workers(self) -> int:
         """Reading processes to use."""
-        return max(1, (os.cpu_count() or 2) - 1) if self.read_workers < 0 else self.read_workers
+        return max(0, (os.cpu_count() or 2) - 2) if self.read_workers < 0 else self.read_workers
 
 
 class RetrieveSettings(BaseModel):
