@@ -22,7 +22,7 @@ the first 2,000 chunks get the real embedder's vectors, every other chunk a jitt
 the real embedder at query time. Growth is reported per figure as the ratio per 10x of N and the fitted
 log-log exponent (1 = linear, 0 = flat). The machine may be shared: load averages are recorded.
 
-    python benchmarks/scale.py [--chunks 10000 100000 1000000] [--home DIR --keep] [--json PATH]
+    python benchmarks/scale.py [--chunks 10000 100000 1000000] [--home DIR --keep] [--json PATH [--reuse]]
 """
 
 from __future__ import annotations
@@ -850,6 +850,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--home", type=Path, help="Folder for the sizes' RAG_HOMEs (default: a temp folder).")
     parser.add_argument("--keep", action="store_true", help="Keep the collections (a later run reuses them).")
     parser.add_argument("--json", type=Path, help="Write every figure here (after each size, too).")
+    parser.add_argument("--reuse", action="store_true", help="Keep sizes measured completely in --json already.")
     parser.add_argument(
         "--budget-min", type=float, default=45, help="Largest build, in estimated minutes (0: no limit)."
     )
@@ -863,17 +864,43 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def rag_commit() -> str:
+    """The checkout measured (others may edit it meanwhile): its commit, "+dirty" when rag/ has changes."""
+    git = ["git", "-C", str(ROOT)]
+    try:
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
+        dirty = subprocess.run([*git, "status", "--porcelain", "rag"], capture_output=True, text=True).stdout
+    except OSError:
+        return ""
+    return head.strip() + ("+dirty" if dirty.strip() else "")
+
+
+def earlier(path: Path | None) -> dict[int, dict[str, Any]]:
+    """Sizes an earlier run measured completely into the same --json file (--reuse: not measured again)."""
+    try:
+        sizes = json.loads(path.read_text()).get("sizes", []) if path else []
+    except (OSError, ValueError):
+        return {}
+    return {r["n"]: r for r in sizes if not checks(r)}
+
+
 def run_sizes(args: argparse.Namespace, root: Path, sample_file: Path, meta: dict[str, Any]) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
+    before = earlier(args.json) if args.reuse else {}
     for wanted in sorted(set(args.chunks)):
+        if wanted in before:
+            print(f"[{wanted:,}] reusing the measurements in {args.json}", file=sys.stderr)
+            results.append(before[wanted])
+            continue
         n, estimate = plan(wanted, results, 60 * args.budget_min)
         if not n:
             print(f"[plan] skipping {wanted:,}: no size above the last fits the budget", file=sys.stderr)
             continue
         if estimate:
             print(f"[plan] building {n:,} chunks: estimated {estimate / 60:.1f} min", file=sys.stderr, flush=True)
+        started, commit = time.strftime("%F %T"), rag_commit()
         result = measure(root / f"n{n}", n, sample_file)
-        result["wanted"], result["estimate_s"] = wanted, estimate
+        result.update(wanted=wanted, estimate_s=estimate, measured=f"{started} - {time.strftime('%T')}", rag=commit)
         results.append(result)
         save(args.json, meta, results)
         print(f"\n{table(results)}\n", file=sys.stderr, flush=True)
