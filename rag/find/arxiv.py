@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rag.errors import SourceResponseError
 from rag.find.base import Params, Record, Service, bare_arxiv, bare_doi, split_ids
-from rag.find.text import ABSTRACT, clean
+from rag.find.text import ABSTRACT, clean, load_xml
 from rag.types import Notice, Paper, PaperSection
 
 NAME = "arxiv"
@@ -52,10 +52,7 @@ def build_query(query: str) -> str:
 
 def parse_feed(data: bytes) -> list[Record]:
     """The entries of an arXiv Atom feed; an error feed (HTTP 400) raises with arXiv's message."""
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as e:
-        raise SourceResponseError(NAME, f"response is not well-formed XML ({e})") from e
+    root = load_xml(NAME, data)
     if root.tag != f"{ATOM}feed":
         raise SourceResponseError(NAME, f"expected an Atom feed, got <{root.tag}>")
     records = []

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 from rag.errors import SourceResponseError
 from rag.find.base import Params, Record, Service, bare_doi, split_ids
-from rag.find.text import ABSTRACT, clean, label_title, merge_sections
+from rag.find.text import ABSTRACT, clean, label_title, load_xml, merge_sections
+from rag.lang.citations import DOI
 from rag.types import Notice, NoticeKind, PaperSection
 
 NAME = "pubmed"
@@ -31,14 +32,6 @@ _REF_NOTICES: dict[str, tuple[NoticeKind, str]] = {
 }
 RETRACTED = "Retracted Publication"
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")  # a plausible publication year in a MedlineDate
-_REF_DOI = re.compile(r"\bdoi:\s*(10\.\S+?)\.?(?:\s|$)", re.I)
-
-
-def _xml(data: bytes) -> ET.Element:
-    try:
-        return ET.fromstring(data)
-    except ET.ParseError as e:
-        raise SourceResponseError(NAME, f"response is not well-formed XML ({e})") from e
 
 
 def _text(node: ET.Element | None) -> str:
@@ -48,7 +41,7 @@ def _text(node: ET.Element | None) -> str:
 
 def parse_esearch(data: bytes) -> list[str]:
     """The PMIDs of an ESearch result, in its order."""
-    root = _xml(data)
+    root = load_xml(NAME, data)
     if root.tag != "eSearchResult":
         raise SourceResponseError(NAME, f"expected an eSearchResult, got <{root.tag}>")
     error = _text(root.find("ERROR"))
@@ -59,7 +52,7 @@ def parse_esearch(data: bytes) -> list[str]:
 
 def parse_efetch(data: bytes) -> list[Record]:
     """The records of an EFetch ``PubmedArticleSet`` (journal articles and book chapters)."""
-    root = _xml(data)
+    root = load_xml(NAME, data)
     if root.tag != "PubmedArticleSet":
         detail = _text(root.find("ERROR")) or f"got <{root.tag}>"
         raise SourceResponseError(NAME, f"expected a PubmedArticleSet: {detail}")
@@ -189,7 +182,7 @@ def _notices(citation: ET.Element, pub_types: list[str]) -> list[Notice]:
             continue
         kind, label = known
         pmid, source = _text(ref.find("PMID")), _text(ref.find("RefSource"))
-        doi = _REF_DOI.search(source)
+        doi = DOI.search(source)
         label = f"{label} PMID {pmid}" if pmid else f"{label} {source}".strip()
         notices.append(Notice(kind=kind, label=label, doi=bare_doi(doi.group(1)) if doi else None, source=NAME))
     # MEDLINE tags a retracted article before (or without) linking the notice itself.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from typing import Any
 
@@ -80,6 +81,14 @@ def markup_sections(markup: str | None, default: str = ABSTRACT) -> list[PaperSe
         start = m.end()
     parts.append((title, plain_text(markup[start:])))
     return merge_sections(parts)
+
+
+def load_xml(source: str, data: bytes) -> ET.Element:
+    """An XML body, or :class:`SourceResponseError` naming the service."""
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as e:
+        raise SourceResponseError(source, f"response is not well-formed XML ({e})") from e
 
 
 def load_json(source: str, data: bytes) -> Any:
