@@ -22,7 +22,7 @@ from typing import Any
 from rag.chunk import chunk_paper, paper_hash
 from rag.embed import make_embedder
 from rag.errors import InputError
-from rag.lexical import LexicalIndex, lexical_folder
+from rag.lexical import LexicalIndex, open_lexical
 from rag.pdf.reader import READER_VERSION
 from rag.read import PDF_SUFFIXES, collect_files, file_doc_id, read_many
 from rag.settings import Settings
@@ -116,9 +116,7 @@ class Indexer:
 
     def lexical(self, name: str) -> LexicalIndex:
         """The collection's lexical index (the one the configured retrieval settings read)."""
-        s = self.settings
-        folder = lexical_folder(s.home, s.chroma_url, name, s.retrieve.title_weight)
-        return LexicalIndex(folder, s.retrieve.title_weight)
+        return open_lexical(self.settings, name)
 
     def write_step(self, col: Any, lexical: LexicalIndex, group: list[Chunk], vectors: Any) -> int:
         """One step into both indexes, under the lexical writer lock (so steps of two writers never
@@ -126,7 +124,7 @@ class Indexer:
         then Chroma, then the revision both now match. Returns the stale chunks removed."""
         with lexical.writer() as lex:
             assert lex is not None  # a waiting writer always gets the lock (or raises)
-            level = self._level(col, lexical)
+            level = self._is_level(col, lexical)
             stale = self.store.stale_ids(col, group)
             lex.add(group)
             lex.delete(stale)
@@ -138,7 +136,7 @@ class Indexer:
                 lex.record(revision)
         return len(stale)
 
-    def _level(self, col: Any, lexical: LexicalIndex) -> bool:
+    def _is_level(self, col: Any, lexical: LexicalIndex) -> bool:
         """Whether the lexical index matches the collection right now (both empty counts)."""
         if lexical.revision:
             return lexical.revision == self.store.revision(col.name)
@@ -151,7 +149,7 @@ class Indexer:
         lexical = self.lexical(name)
         with lexical.writer() as lex:
             assert lex is not None
-            level = self._level(col, lexical)
+            level = self._is_level(col, lexical)
             ids = self.store.paper_chunk_ids(col, doc_ids)
             lex.delete_papers(list(doc_ids))
             lex.commit()

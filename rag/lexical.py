@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.errors import StoreError
+from rag.settings import Settings
 from rag.types import Chunk, Filters
 
 FORMAT = 2  # 1 was the bm25s index; a folder of another format is rebuilt
@@ -242,3 +243,9 @@ def lexical_folder(home: Path, chroma_url: str | None, collection: str, title_we
 
     key = "server-" + hashlib.sha1(chroma_url.encode()).hexdigest()[:12] if chroma_url else "embedded"
     return home / "indexes" / key / collection / f"lexical-v{FORMAT}-t{title_weight}"
+
+
+def open_lexical(settings: Settings, collection: str) -> LexicalIndex:
+    """The lexical index of ``collection`` that these settings write and read."""
+    weight = settings.retrieve.title_weight
+    return LexicalIndex(lexical_folder(settings.home, settings.chroma_url, collection, weight), weight)

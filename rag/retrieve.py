@@ -17,7 +17,7 @@ import threading
 from typing import Any, Literal
 
 from rag.embed import Embedder
-from rag.lexical import LexicalIndex, lexical_folder
+from rag.lexical import LexicalIndex, open_lexical
 from rag.settings import RetrieveSettings, Settings
 from rag.store import Store, chunk_from_record
 from rag.types import Evidence, Filters
@@ -67,14 +67,13 @@ class Retriever:
     def opts(self) -> RetrieveSettings:
         return self.settings.retrieve
 
-    def lexical(self) -> LexicalIndex:
-        """The lexical index, brought level with the collection when another writer changed it without."""
+    def lexical(self, revision: str | None = None) -> LexicalIndex:
+        """The lexical index, brought level with the collection when another writer changed it without.
+        ``revision``: the collection's, when the caller has just read it."""
         with self._lock:
             if self._lexical is None:
-                s = self.settings
-                folder = lexical_folder(s.home, s.chroma_url, self.name, self.opts.title_weight)
-                self._lexical = LexicalIndex(folder, self.opts.title_weight)
-            revision = self.store.revision(self.name)
+                self._lexical = open_lexical(self.settings, self.name)
+            revision = revision or self.store.revision(self.name)
             if revision != self._level_at and self._lexical.revision != revision:
                 self._level(self._lexical, revision)
             if self._lexical.revision == revision:
@@ -93,16 +92,17 @@ class Retriever:
             lex.commit()
             lex.record(revision)
 
-    def _count(self) -> int:
+    def _count(self, revision: str) -> int:
         """The collection's chunk count, read once per revision (Chroma counts rows: 32 ms at 500k chunks)."""
-        revision = self.store.revision(self.name)
         if self._counted[0] != revision:
             self._counted = (revision, int(self._col.count()))
         return self._counted[1]
 
-    def _dense(self, query: str, n: int, filters: Filters | None) -> list[tuple[str, float, str, dict[str, Any]]]:
+    def _dense(
+        self, query: str, n: int, filters: Filters | None, revision: str
+    ) -> list[tuple[str, float, str, dict[str, Any]]]:
         vector = self._embedder.embed([query])
-        n = min(n, max(self._count(), 1))
+        n = min(n, max(self._count(revision), 1))
         got = self._col.query(
             query_embeddings=vector,
             n_results=n,
@@ -149,12 +149,13 @@ class Retriever:
 
     def _fused(self, query: str, filters: Filters | None, system: System) -> list[dict[str, Any]]:
         n = self.opts.candidates
+        revision = self.store.revision(self.name)  # read once: the count and the lexical index both follow it
         items: dict[str, dict[str, Any]] = {}
         if system in ("hybrid", "dense"):
-            for rank, (cid, score, doc, meta) in enumerate(self._dense(query, n, filters), start=1):
+            for rank, (cid, score, doc, meta) in enumerate(self._dense(query, n, filters, revision), start=1):
                 items[cid] = {"chunk": chunk_from_record(cid, doc, meta), "dense_score": score, "dense_rank": rank}
         if system in ("hybrid", "bm25"):
-            hits = self.lexical().search(query, n, filters)
+            hits = self.lexical(revision).search(query, n, filters)
             records = self.store.chunks_by_id(self._col, [h.chunk_id for h in hits if h.chunk_id not in items])
             for hit in hits:
                 if hit.chunk_id not in items:

@@ -28,7 +28,7 @@ import pytest
 
 from rag.chunk import chunk_paper
 from rag.errors import RagError
-from rag.lexical import LexicalIndex, lexical_folder
+from rag.lexical import LexicalIndex, open_lexical
 from rag.read import read_path
 from rag.retrieve import Retriever
 from rag.settings import Settings
@@ -304,7 +304,7 @@ def close_chroma_http(*stores: Store) -> None:
 
 
 def lexical_of(settings: Settings, name: str) -> LexicalIndex:
-    return LexicalIndex(lexical_folder(settings.home, settings.chroma_url, name, settings.retrieve.title_weight))
+    return open_lexical(settings, name)
 
 
 def bm25_top(index: LexicalIndex, query: str, chunk_doc: dict[str, str], k: int = 3) -> list[str]:
