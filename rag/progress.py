@@ -53,7 +53,7 @@ class _Bars:
         if event.tokens_total:
             per_s = event.tokens_done / max(time.perf_counter() - started, 1e-9)
             rate = f"{per_s:,.0f} tok/s · {event.tokens_done:,}/{event.tokens_total:,} tokens"
-        self.bar.update(task, completed=event.done, rate=rate)
+        self.bar.update(task, completed=event.done, total=event.total, rate=rate)  # totals grow as files are read
 
     def find(self, event: FindProgress) -> None:
         key = f"search:{event.source}" if event.stage == "search" else event.stage
