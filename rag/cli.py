@@ -399,12 +399,9 @@ def _find_request(
 
 
 def _run_find(request: Any, collection: str | None, progress: bool) -> Any:
-    from rag.find.finder import Finder
-    from rag.progress import find_bars
-    from rag.store import Store
+    from rag.find import find
 
-    with find_bars(progress) as (on_find, on_ingest):
-        return Finder(Store(Settings())).find(request, collection, on_find, on_ingest)
+    return find(request, collection, progress=progress)
 
 
 def _print_found(report: Any) -> None:

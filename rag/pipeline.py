@@ -244,8 +244,10 @@ class Pipeline:
         collection: str | None,
         settings: Settings,
     ) -> FindReport | None:
-        if find is None or find is False or isinstance(find, FindReport):
-            return find or None
+        if isinstance(find, FindReport):  # already run (the CLI runs it with progress bars)
+            return find
+        if find is None or find is False:
+            return None
         from rag.find.finder import Finder  # the connectors load only when a search is asked for
 
         request = find if isinstance(find, FindRequest) else FindRequest(query=question if find is True else find)
