@@ -357,15 +357,10 @@ class Store:
         for batch in _batched(list(ids), self.client.get_max_batch_size()):
             col.delete(ids=batch)
 
-    def chunk_ids(self, name: str, page: int = 20_000) -> set[str]:
-        """Every chunk id of a collection, without documents or vectors."""
-        col, out, offset = self.collection(name), set[str](), 0
-        while True:
-            got = col.get(include=[], limit=page, offset=offset)["ids"]
-            out.update(got)
-            if len(got) < page:
-                return out
-            offset += len(got)
+    def chunk_ids(self, name: str) -> set[str]:
+        """Every chunk id of a collection, without documents or vectors: one call, since paging by offset
+        rescans the skipped rows (measured 121 s at 1M chunks, against 4 s in one call)."""
+        return set(self.collection(name).get(include=[])["ids"])
 
     def chunks_by_id(self, col: Any, ids: Sequence[str]) -> dict[str, Chunk]:
         """The stored chunks with these ids (ids no longer stored are left out)."""
