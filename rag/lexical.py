@@ -33,7 +33,7 @@ from rag.errors import StoreError
 from rag.settings import Settings
 from rag.types import Chunk, Filters
 
-FORMAT = 2  # 1 was the bm25s index; a folder of another format is rebuilt
+FORMAT = 2  # 1 was the bm25s index; the format is in the folder name, so a new format builds a new folder
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")
 _WRITER_HEAP = 64_000_000  # bytes of indexing buffer: a 512-chunk step fits many times over
 _LOCK_POLL_S = 0.05

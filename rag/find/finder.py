@@ -33,8 +33,7 @@ _CONNECTORS: dict[str, type] = {
     "europepmc": EuropePMC,
     "openalex": OpenAlex,
     "arxiv": ArXiv,
-    "crossref": Crossref,
-}
+}  # Crossref is built apart: it is asked about notices, which is not in the Connector protocol
 _FULL_TEXT = ("europepmc", "arxiv")  # who has open full text: JATS by PMCID, PDFs of preprints
 _ID = re.compile(r"^(pmid|pmcid|doi|arxiv):\S+$", re.IGNORECASE)
 _NOTICE_THREADS = 4  # Crossref look-ups in flight; the Fetcher's rate limit still paces them
@@ -183,9 +182,10 @@ class Finder:
         known = self.store.doc_ids_by_doi(collection, [r.doi for r in merged if r.doi])
         papers = []
         for record in merged:
-            paper = to_paper(record, known.get(record.doi or "") or doc_id(record))
+            own_id = doc_id(record)
+            paper = to_paper(record, known.get(record.doi or "") or own_id)
             if paper is None:
-                report.no_text.append(doc_id(record))
+                report.no_text.append(own_id)
                 continue
             papers.append(paper)
             report.doc_ids.append(paper.doc_id)
