@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rag.errors import SourceResponseError
-from rag.lang.normalize import normalize
+from rag.lang.normalize import one_line as clean
 from rag.types import Notice, PaperSection
 
 # A tag starts with a letter right after `<` or `</`: "p < .001" and "<1 year" in abstract text are not tags.
@@ -27,11 +27,6 @@ _HEADING = re.compile(
     re.S | re.I,
 )
 ABSTRACT = "Abstract"
-
-
-def clean(text: str | None) -> str:
-    """Normalised text on one line (white space collapsed)."""
-    return " ".join(normalize(text).split()) if text else ""
 
 
 def plain_text(markup: str | None) -> str:

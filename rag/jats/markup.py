@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from rag.lang.normalize import normalize
+from rag.lang.normalize import one_line as clean
 
 # Never text: floats (their captions become sections apart), links to files, footnotes, metadata blocks,
 # signatures and acknowledgements.
@@ -58,10 +58,6 @@ def kid(el: ET.Element | None, *names: str) -> ET.Element | None:
 
 def all_of(el: ET.Element, *names: str) -> Iterator[ET.Element]:
     return (d for d in el.iter() if local_name(d) in names)
-
-
-def clean(text: str) -> str:
-    return normalize(re.sub(r"\s+", " ", text)).strip()
 
 
 def flat(el: ET.Element | None, mode: _Mode = PROSE) -> str:

@@ -64,6 +64,12 @@ def normalize(text: str, accents: bool = False) -> str:
     return _CONTROL.sub("", text)
 
 
+def one_line(text: str | None) -> str:
+    """:func:`normalize`'d text on one line, white space collapsed ("" for None): for titles, labels and
+    the text of markup (XML, JSON) where line breaks are layout, not meaning."""
+    return " ".join(normalize(text).split()) if text else ""
+
+
 def join_hyphenated(head: str, tail: str, vocabulary: set[str]) -> str:
     """``head`` ended a line with a hyphen before ``tail``: the word rejoined when it is one
     (``"differ" + "ent"``), kept hyphenated when the parts are a compound (``"high" + "field"``).
