@@ -13,6 +13,7 @@ chunks of one paper are kept so the evidence spans papers.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from typing import Any, Literal
 
@@ -101,13 +102,30 @@ class Retriever:
     def _dense(
         self, query: str, n: int, filters: Filters | None, revision: str
     ) -> list[tuple[str, float, str, dict[str, Any]]]:
+        self._follow(revision)
         vector = self._embedder.embed([query])
-        n = min(n, max(self._count(revision), 1))
+        count = max(self._count(revision), 1)
+        n = min(n, count)
+        if filters is None or filters.empty or filters.doc_ids:  # a list of papers keeps few rows: Chroma is fast
+            return self._query(vector, n, chroma_where(filters))
+        return self._post_filtered(vector, n, filters, count)
+
+    def _post_filtered(
+        self, vector: Any, n: int, filters: Filters, count: int
+    ) -> list[tuple[str, float, str, dict[str, Any]]]:
+        """A year filter keeps many rows, and Chroma filters them before its vector search (4.1 s at 1M
+        chunks): search wider unfiltered and filter here — exact when enough pass, else let Chroma filter.
+        (Reading 4x the rows' metadata is the cost: ~25 ms; filtering ids with ``get(ids, where)`` is slower.)"""
+        wide = min(n * self.opts.filter_overfetch, count)
+        rows = self._query(vector, wide, None)
+        kept = [row for row in rows if filters.admits(str(row[3].get("doc_id", "")), row[3].get("year"))]
+        if len(kept) >= n or wide == count:
+            return kept[:n]
+        return self._query(vector, n, chroma_where(filters))
+
+    def _query(self, vector: Any, n: int, where: dict[str, Any] | None) -> list[tuple[str, float, str, dict[str, Any]]]:
         got = self._col.query(
-            query_embeddings=vector,
-            n_results=n,
-            where=chroma_where(filters),
-            include=["documents", "metadatas", "distances"],
+            query_embeddings=vector, n_results=n, where=where, include=["documents", "metadatas", "distances"]
         )
         return [
             (cid, 1.0 - float(dist), doc or "", dict(meta or {}))
@@ -115,6 +133,13 @@ class Retriever:
                 got["ids"][0], got["distances"][0], got["documents"][0], got["metadatas"][0], strict=True
             )
         ]
+
+    def _follow(self, revision: str) -> None:
+        """Take a handle whose vector search sees ``revision`` (embedded Chroma: after another process's writes)."""
+        col = self.store.current(self._col, revision)
+        if col is not self._col:
+            self._col = col
+            gc.collect()  # the old client's vector index is freed only by the cycle collector (+200 MB each at 100k)
 
     def search(
         self, query: str, k: int | None = None, filters: Filters | None = None, system: System = "hybrid"

@@ -9,7 +9,9 @@ What fills a collection is :mod:`rag.indexing`.
 from __future__ import annotations
 
 import re
+import threading
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -34,6 +36,37 @@ from rag.types import Chunk, CollectionStats, Embedder
 _IDS_PER_FILTER = 250  # doc ids per `$in` filter: well inside SQLite's variable limit, few round trips
 EMBEDDER_KEY = "rag:embedder"
 REVISION_KEY = "rag:revision"
+
+
+class _Local:
+    """This process's embedded Chroma client for one folder, shared by every :class:`Store` on it.
+
+    Chroma loads a collection's vector index into memory once per process and never reloads it: vectors
+    another process writes stay invisible to its queries (and a process that opened a collection before
+    it had vectors fails with 'Nothing found on disk'), while rows and metadata are read fresh. So
+    ``loaded`` holds, per collection, the revision this client's vector index is known to hold — the one
+    seen when the client first opened the collection, advanced by this process's own writes as long as
+    no other process wrote in between — and :meth:`Store.current` opens a new client when it is behind.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.loaded: dict[str, str] = {}
+        self._issued: dict[int, weakref.ref[Any]] = {}  # the collection handles this client gave out
+
+    def issue(self, col: Any) -> Any:
+        key = id(col)
+        self._issued[key] = weakref.ref(col, lambda _: self._issued.pop(key, None))
+        self.loaded.setdefault(col.name, str((col.metadata or {}).get(REVISION_KEY, "")))
+        return col
+
+    def issued(self, col: Any) -> bool:
+        ref = self._issued.get(id(col))
+        return ref is not None and ref() is col
+
+
+_LOCAL: dict[str, _Local] = {}  # resolved folder -> its client; every embedded client of the process
+_LOCAL_LOCK = threading.RLock()
 
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]$")
@@ -122,9 +155,40 @@ class Store:
     # -- connection -----------------------------------------------------------------------
     @property
     def client(self) -> Any:
+        if not self.settings.chroma_url:
+            return self._local().client
         if self._client is None:
             self._client = self._connect()
         return self._client
+
+    def _local(self, reopen: bool = False) -> _Local:
+        key = str(self.settings.chroma_path.resolve())
+        with _LOCAL_LOCK:
+            if reopen:
+                from chromadb.api.shared_system_client import SharedSystemClient
+
+                # Chroma caches one system per folder: without it the next client is a new one, which reads
+                # the vectors from disk. Open clients keep theirs, and this process's are all in _LOCAL.
+                SharedSystemClient.clear_system_cache()
+                _LOCAL.pop(key, None)
+            if key not in _LOCAL:
+                _LOCAL[key] = _Local(self._connect())
+            return _LOCAL[key]
+
+    def current(self, col: Any, revision: str) -> Any:
+        """A handle on ``col``'s collection whose vector search sees every write up to ``revision`` (the
+        collection's, just read): ``col`` itself, unless this is embedded Chroma and another process wrote
+        since this process loaded the vectors — then a new client, which reads them from disk (0.6-0.9 s at
+        100k chunks)."""
+        if self.settings.chroma_url:
+            return col
+        with _LOCAL_LOCK:
+            local = self._local()
+            if local.loaded.get(col.name, revision) != revision:
+                self._local(reopen=True)
+            elif local.issued(col):
+                return col
+            return self.collection(col.name)
 
     def _connect(self) -> Any:
         import chromadb
@@ -164,7 +228,11 @@ class Store:
         """An existing collection; :class:`CollectionNotFoundError` when there is none."""
         name = name or self.settings.collection
         try:
-            return self.client.get_collection(name)
+            if self.settings.chroma_url:
+                return self.client.get_collection(name)
+            with _LOCAL_LOCK:
+                local = self._local()
+                return local.issue(local.client.get_collection(name))
         except Exception as exc:
             if isinstance(exc, StoreError):
                 raise
@@ -187,12 +255,13 @@ class Store:
         with self._creation_lock():  # another process may be creating the same collection right now
             if name in self.list_collections():
                 return self.collection_for_write(name, embedder)
-            return self.client.create_collection(
+            col = self.client.create_collection(
                 name,
                 metadata={EMBEDDER_KEY: embedder.name, REVISION_KEY: uuid.uuid4().hex},
                 configuration={"hnsw": {"space": "cosine"}},
                 embedding_function=ChromaEmbedding(embedder.name, embedder),
             )
+            return col if self.settings.chroma_url else self._local().issue(col)
 
     @contextmanager
     def _creation_lock(self) -> Iterator[None]:
@@ -223,10 +292,17 @@ class Store:
         return str((self.collection(name).metadata or {}).get(REVISION_KEY, ""))
 
     def bump_revision(self, col: Any) -> str:
-        """Mark the collection's content as changed (derived indexes follow it); returns the new revision."""
+        """Mark the collection's content as changed (derived indexes follow it); returns the new revision.
+        Writers call it under the lexical writer lock, so no other process bumps it meanwhile."""
+        before = "" if self.settings.chroma_url else self.revision(col.name)  # the store's, not the handle's copy
         meta = {k: v for k, v in (col.metadata or {}).items() if not k.startswith("hnsw:")}
         meta[REVISION_KEY] = revision = uuid.uuid4().hex
         col.modify(metadata=meta)
+        if not self.settings.chroma_url:
+            with _LOCAL_LOCK:
+                local = self._local()
+                if local.issued(col) and local.loaded.get(col.name) == before:
+                    local.loaded[col.name] = revision  # this client wrote it, so its vector index holds it
         return revision
 
     def stats(self, name: str | None = None) -> list[CollectionStats]:

@@ -317,6 +317,19 @@ class Filters(BaseModel):
     def empty(self) -> bool:
         return self.year_min is None and self.year_max is None and not self.doc_ids
 
+    def admits(self, doc_id: str, year: int | None) -> bool:
+        """Whether a chunk of paper ``doc_id`` published in ``year`` is inside these filters (as Chroma's
+        ``where`` from :func:`rag.retrieve.chroma_where` decides it)."""
+        if self.empty:
+            return True
+        if self.doc_ids is not None and doc_id not in self.doc_ids:
+            return False
+        if self.year_min is None and self.year_max is None:
+            return True
+        if year is None:
+            return False
+        return (self.year_min is None or year >= self.year_min) and (self.year_max is None or year <= self.year_max)
+
 
 class Evidence(BaseModel):
     """A retrieved chunk with the scores that ranked it."""

@@ -446,12 +446,6 @@ def test_two_writers_creating_one_collection_at_once(tmp_path):
     assert Store(settings_for(tmp_path)).list_collections() == sorted(f"at-once-{i}" for i in range(10))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="embedded Chroma keeps its vector index in memory per process: the test process, which read the "
-    "store during the killed ingest, cannot run a dense query afterwards ('Error creating hnsw segment reader: "
-    "Nothing found on disk'); a fresh process can — open in #15",
-)
 def test_killed_writer_resumes_without_partial_papers(tmp_path):
     """`kill -9` an ingest after some steps are stored, then run it again to completion."""
     home, name = tmp_path / "home", "resumed"
@@ -518,11 +512,6 @@ def test_killed_writer_resumes_without_partial_papers(tmp_path):
     assert probes[0]["doc_id"] in top, "a process that read the store during another's ingest searches stale vectors"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="embedded Chroma keeps its vector index in memory per process: a running server finds another "
-    "process's new papers by BM25, not yet by dense search until it restarts — open in #15",
-)
 def test_ingest_while_serving_from_one_embedded_store(tmp_path):
     """`rag serve` keeps answering while `rag ingest` adds papers to the same embedded store, and then
     answers from the new papers without a restart."""

@@ -6,9 +6,11 @@ import pytest
 
 from rag.adapters import LangChainEmbeddings, LangChainRetriever
 from rag.indexing import Indexer
-from rag.retrieve import Retriever
+from rag.retrieve import Retriever, chroma_where
+from rag.settings import RetrieveSettings, Settings
 from rag.store import Store
 from rag.types import Filters
+from tests.conftest import head_lines, shared
 
 
 @pytest.fixture
@@ -66,6 +68,41 @@ def test_doc_id_and_year_filters(store, scifact_slice, tmp_path):
         "bone loss mice", filters=Filters(year_min=2000, year_max=2021)
     )
     assert [e.chunk.doc_id for e in got] == ["d:new"]
+
+
+def test_year_filtered_dense_search_is_chromas_filtered_search(tmp_path):
+    """A year filter's dense search filters a wider unfiltered search itself and asks Chroma to filter only
+    when too few pass: either way, the same chunks in the same order as Chroma's own filtered search."""
+    recs = head_lines(shared("scifact"), 200)
+    for i, rec in enumerate(recs):
+        rec["year"] = None if i % 10 == 9 else 1990 + i % 30  # some papers have no year: never inside a filter
+    corpus = tmp_path / "dated.jsonl"
+    corpus.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    home = tmp_path / "home"
+    Indexer(Store(Settings(home=home))).ingest([corpus], collection="dated")
+    col = Store(Settings(home=home)).collection("dated")
+    assert col.count() > 100  # well above the 10 candidates, so the wider search is not the whole collection
+    questions = [r["title"] for r in recs[::40]]
+    filters = [
+        Filters(year_min=1990),
+        Filters(year_min=2005),
+        Filters(year_min=2017),
+        Filters(year_min=1995, year_max=1996),
+    ]
+    for overfetch in (1, 4, 20):  # 1: nearly always falls back to Chroma's filter; 20: nearly never
+        opts = RetrieveSettings(candidates=10, k=10, per_paper=50, filter_overfetch=overfetch)
+        retriever = Retriever(Settings(home=home, retrieve=opts), collection="dated")
+        for f in filters:
+            for q in questions:
+                got = [(e.chunk.chunk_id, round(e.score, 5)) for e in retriever.search(q, filters=f, system="dense")]
+                want = col.query(
+                    query_embeddings=retriever.embedder.embed([q]),
+                    n_results=10,
+                    where=chroma_where(f),
+                    include=["distances"],
+                )
+                expected = [(cid, round(1 - d, 5)) for cid, d in zip(want["ids"][0], want["distances"][0], strict=True)]
+                assert got == expected, f"overfetch {overfetch}, {f}, {q!r}"
 
 
 def test_bm25_index_follows_ingest_reingest_and_delete(store, tmp_path):
