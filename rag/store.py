@@ -255,13 +255,14 @@ class Store:
         with self._creation_lock():  # another process may be creating the same collection right now
             if name in self.list_collections():
                 return self.collection_for_write(name, embedder)
-            col = self.client.create_collection(
-                name,
-                metadata={EMBEDDER_KEY: embedder.name, REVISION_KEY: uuid.uuid4().hex},
-                configuration={"hnsw": {"space": "cosine"}},
-                embedding_function=ChromaEmbedding(embedder.name, embedder),
-            )
-            return col if self.settings.chroma_url else self._local().issue(col)
+            with _LOCAL_LOCK:
+                col = self.client.create_collection(
+                    name,
+                    metadata={EMBEDDER_KEY: embedder.name, REVISION_KEY: uuid.uuid4().hex},
+                    configuration={"hnsw": {"space": "cosine"}},
+                    embedding_function=ChromaEmbedding(embedder.name, embedder),
+                )
+                return col if self.settings.chroma_url else self._local().issue(col)
 
     @contextmanager
     def _creation_lock(self) -> Iterator[None]:
@@ -325,6 +326,8 @@ class Store:
     def delete_collection(self, name: str) -> None:
         self.collection(name)  # typed error when missing
         self.client.delete_collection(name)
+        if not self.settings.chroma_url:
+            self._local().loaded.pop(name, None)  # a collection made again under this name starts afresh
 
     def delete_papers(self, doc_ids: Sequence[str], collection: str | None = None) -> int:
         """Remove papers (all their chunks) from Chroma; returns the number of chunks removed. Derived
