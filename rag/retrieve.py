@@ -17,6 +17,8 @@ import gc
 import threading
 from typing import Any, Literal
 
+import numpy as np
+
 from rag.embed import Embedder
 from rag.lexical import LexicalIndex, open_lexical
 from rag.settings import RetrieveSettings, Settings
@@ -106,9 +108,42 @@ class Retriever:
         vector = self._embedder.embed([query])
         count = max(self._count(revision), 1)
         n = min(n, count)
-        if filters is None or filters.empty or filters.doc_ids:  # a list of papers keeps few rows: Chroma is fast
-            return self._query(vector, n, chroma_where(filters))
-        return self._post_filtered(vector, n, filters, count)
+        if filters is None or filters.empty:
+            return self._query(vector, n, None)
+        if not filters.doc_ids:
+            return self._post_filtered(vector, n, filters, count)
+        ids = self._paper_chunks(filters.doc_ids, revision)
+        return self._query(vector, n, chroma_where(filters)) if ids is None else self._exact(vector, n, ids, filters)
+
+    def _paper_chunks(self, doc_ids: list[str], revision: str) -> list[str] | None:
+        """The papers' chunk ids, from the lexical index when it is level with the collection and they are
+        at most ``exact_max_chunks``; else None."""
+        index = self.lexical(revision)
+        if index.revision != revision:
+            return None
+        return index.paper_chunk_ids(doc_ids, self.opts.exact_max_chunks)
+
+    def _exact(
+        self, vector: Any, n: int, ids: list[str], filters: Filters
+    ) -> list[tuple[str, float, str, dict[str, Any]]]:
+        """A filter to a few papers, searched exactly: their chunks' own vectors, fetched by id, against the
+        query (Chroma filters rows in SQLite before its vector search: 160 ms for 50 papers at 1M chunks)."""
+        got = self._col.get(ids=ids, include=["embeddings", "metadatas"]) if ids else {"ids": []}
+        keep = [i for i, m in enumerate(got.get("metadatas") or []) if filters.admits(str(m["doc_id"]), m.get("year"))]
+        if not keep:
+            return []
+        vectors = np.asarray(got["embeddings"], dtype=np.float32)[keep]
+        q = np.asarray(vector, dtype=np.float32).reshape(-1)
+        sims = vectors @ q / np.maximum(np.linalg.norm(vectors, axis=1) * np.linalg.norm(q), 1e-12)  # cosine
+        top = np.argsort(-sims, kind="stable")[:n]
+        chosen = [got["ids"][keep[i]] for i in top]
+        rows = self._col.get(ids=chosen, include=["documents", "metadatas"])
+        found = dict(zip(rows["ids"], zip(rows["documents"], rows["metadatas"], strict=True), strict=True))
+        return [
+            (cid, float(sims[i]), found[cid][0] or "", dict(found[cid][1] or {}))
+            for cid, i in zip(chosen, top, strict=True)
+            if cid in found
+        ]
 
     def _post_filtered(
         self, vector: Any, n: int, filters: Filters, count: int

@@ -106,6 +106,13 @@ class RetrieveSettings(BaseModel):
         "chunks); only when fewer than the candidates pass does Chroma filter. 4: a filter keeping 40% of the "
         "chunks almost never falls back.",
     )
+    exact_max_chunks: int = Field(
+        5000,
+        ge=0,
+        le=100_000,
+        description="A filter to papers with at most this many chunks in all is searched exactly, over their "
+        "own vectors (fetched by id: ~65 µs a chunk); more go through Chroma's filtered search.",
+    )
     fusion: Literal["convex", "rrf"] = Field(
         "convex", description="`convex`: weighted sum of min-max normalised scores; `rrf`: reciprocal rank fusion."
     )

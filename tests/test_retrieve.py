@@ -70,9 +70,10 @@ def test_doc_id_and_year_filters(store, scifact_slice, tmp_path):
     assert [e.chunk.doc_id for e in got] == ["d:new"]
 
 
-def test_year_filtered_dense_search_is_chromas_filtered_search(tmp_path):
+def test_filtered_dense_search_is_chromas_filtered_search(tmp_path):
     """A year filter's dense search filters a wider unfiltered search itself and asks Chroma to filter only
-    when too few pass: either way, the same chunks in the same order as Chroma's own filtered search."""
+    when too few pass; a filter to a few papers compares their own vectors: either way, the same chunks in the
+    same order, with the same scores, as Chroma's own filtered search."""
     recs = head_lines(shared("scifact"), 200)
     for i, rec in enumerate(recs):
         rec["year"] = None if i % 10 == 9 else 1990 + i % 30  # some papers have no year: never inside a filter
@@ -88,9 +89,17 @@ def test_year_filtered_dense_search_is_chromas_filtered_search(tmp_path):
         Filters(year_min=2005),
         Filters(year_min=2017),
         Filters(year_min=1995, year_max=1996),
+        Filters(doc_ids=[recs[3]["doc_id"]]),
+        Filters(doc_ids=[r["doc_id"] for r in recs[::7]]),
+        Filters(doc_ids=[r["doc_id"] for r in recs[::7]], year_min=2000),
+        Filters(doc_ids=["no:such-paper"]),
     ]
-    for overfetch in (1, 4, 20):  # 1: nearly always falls back to Chroma's filter; 20: nearly never
-        opts = RetrieveSettings(candidates=10, k=10, per_paper=50, filter_overfetch=overfetch)
+    # overfetch 1: a year filter nearly always falls back to Chroma's; 20: nearly never. exact_max_chunks 0:
+    # papers always through Chroma's filter
+    for overfetch, exact_max in ((1, 5000), (4, 0), (20, 5000)):
+        opts = RetrieveSettings(
+            candidates=10, k=10, per_paper=50, filter_overfetch=overfetch, exact_max_chunks=exact_max
+        )
         retriever = Retriever(Settings(home=home, retrieve=opts), collection="dated")
         for f in filters:
             for q in questions:
@@ -102,7 +111,7 @@ def test_year_filtered_dense_search_is_chromas_filtered_search(tmp_path):
                     include=["distances"],
                 )
                 expected = [(cid, round(1 - d, 5)) for cid, d in zip(want["ids"][0], want["distances"][0], strict=True)]
-                assert got == expected, f"overfetch {overfetch}, {f}, {q!r}"
+                assert got == expected, f"overfetch {overfetch}, exact_max_chunks {exact_max}, {f}, {q!r}"
 
 
 def test_bm25_index_follows_ingest_reingest_and_delete(store, tmp_path):
