@@ -184,20 +184,20 @@ class LexicalIndex:
         # filters restrict, they do not score: BM25 stays BM25 with or without them
         return [(tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in must]
 
-    def paper_chunk_ids(self, doc_ids: Sequence[str], limit: int) -> list[str] | None:
-        """The chunk ids of these papers, or None when they have more than ``limit``."""
+    def chunk_ids_within(self, filters: Filters, limit: int) -> list[str] | None:
+        """The ids of the chunks inside ``filters``, or None when there are more than ``limit``."""
         import tantivy
 
         self.index.reload()
         searcher = self.index.searcher()
-        query = tantivy.Query.term_set_query(self.schema, "doc_id", list(doc_ids))
+        query = tantivy.Query.boolean_query(self._filters(filters)) if not filters.empty else tantivy.Query.all_query()
         hits = searcher.search(query, limit=limit + 1, count=False).hits
         if len(hits) > limit:
             return None
         return [str(searcher.doc(addr)["chunk_id"][0]) for _, addr in hits]
 
     def chunk_ids(self) -> set[str]:
-        """Every chunk id in the index (for :meth:`sync`)."""
+        """Every chunk id in the index (to compare with Chroma's)."""
         import tantivy
 
         self.index.reload()
