@@ -102,7 +102,7 @@ class RetrieveSettings(BaseModel):
         ge=1,
         le=20,
         description="A year filter's dense search first fetches this many times the candidates unfiltered, then "
-        "keeps those inside the filter (Chroma's filtered search grows with the rows the filter keeps: 4.1 s at 1M "
+        "keeps those inside the filter (Chroma's filtered search grows with the rows the filter keeps: 3.0 s at 1M "
         "chunks); only when fewer than the candidates pass does Chroma filter. 4: a filter keeping 40% of the "
         "chunks almost never falls back.",
     )
