@@ -185,13 +185,12 @@ class LexicalIndex:
         return [(tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in must]
 
     def chunk_ids_within(self, filters: Filters, limit: int) -> list[str] | None:
-        """The ids of the chunks inside ``filters``, or None when there are more than ``limit``."""
+        """The ids of the chunks inside (non-empty) ``filters``, or None when there are more than ``limit``."""
         import tantivy
 
         self.index.reload()
         searcher = self.index.searcher()
-        query = tantivy.Query.boolean_query(self._filters(filters)) if not filters.empty else tantivy.Query.all_query()
-        hits = searcher.search(query, limit=limit + 1, count=False).hits
+        hits = searcher.search(tantivy.Query.boolean_query(self._filters(filters)), limit=limit + 1, count=False).hits
         if len(hits) > limit:
             return None
         return [str(searcher.doc(addr)["chunk_id"][0]) for _, addr in hits]
