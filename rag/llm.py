@@ -9,6 +9,8 @@ one policy (:mod:`rag.retry`).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -50,20 +52,47 @@ class ChatModel(Protocol):
         ...
 
 
+def _refused(exc: BaseException) -> bool:
+    """Nothing listens there, or the host name does not resolve: asking again will not help. Read off the
+    root of the chain (LangChain wraps the SDK's error, which wraps a vendored httpx's)."""
+    import errno
+    import socket
+
+    import openai
+
+    if not isinstance(exc, openai.APIConnectionError) or isinstance(exc, openai.APITimeoutError):
+        return False
+    link: BaseException | None = exc
+    while link is not None:
+        if isinstance(link, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        if isinstance(link, OSError) and link.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return True
+        link = link.__cause__ or link.__context__
+    return False
+
+
+def _timed_out(exc: BaseException) -> bool:
+    import openai
+
+    return isinstance(exc, openai.APITimeoutError)
+
+
 def _transient(exc: BaseException) -> bool:
     import openai
 
-    return isinstance(
-        exc, (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)
-    )
+    kinds = (openai.RateLimitError, openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError)
+    return isinstance(exc, kinds) and not _refused(exc)
 
 
 def retrying(settings: LLMSettings, asynchronous: bool = True) -> Any:
-    """The retry policy for every model call: :func:`rag.retry.retrying` on the endpoint's transient errors."""
-    return _retrying(_transient, settings.max_retries, asynchronous=asynchronous, max_wait=8.0)
+    """The retry policy for every model call: :func:`rag.retry.retrying` on the endpoint's transient errors;
+    a timeout is retried once (a model that took ``timeout`` seconds once is likely to again), a refused
+    connection not at all."""
+    return _retrying(_transient, settings.max_retries, asynchronous=asynchronous, max_wait=8.0, once=_timed_out)
 
 
-def _translate(exc: Exception, where: str) -> LLMError | ConfigError:
+def _translate(exc: Exception, where: str, attempts: int = 1) -> LLMError | ConfigError:
     import openai
 
     if isinstance(exc, openai.AuthenticationError):
@@ -72,8 +101,16 @@ def _translate(exc: Exception, where: str) -> LLMError | ConfigError:
         return LLMResponseError(
             f"The endpoint {where} answered 404: wrong RAG_LLM_BASE_URL or unknown RAG_LLM_MODEL ({exc})."
         )
+    if _refused(exc):
+        return LLMUnavailableError(
+            f"Nothing answers at {where} (connection refused, or no such host): start the model server, or fix "
+            "RAG_LLM_BASE_URL."
+        )
     if _transient(exc):
-        return LLMUnavailableError(f"The endpoint {where} is unavailable after retries: {type(exc).__name__}: {exc}")
+        return LLMUnavailableError(
+            f"The endpoint {where} is unavailable after {attempts} attempt{'s' * (attempts != 1)}: "
+            f"{type(exc).__name__}: {exc}"
+        )
     if isinstance(exc, openai.APIStatusError):
         return LLMResponseError(f"The endpoint {where} answered {exc.status_code}: {exc.message}")
     return LLMResponseError(f"The endpoint {where} sent an unusable reply: {type(exc).__name__}: {exc}")
@@ -126,8 +163,10 @@ class OpenAIChat:
 
     async def complete(self, messages: Sequence[Message], on_token: Callable[[str], None] | None = None) -> Completion:
         lc = self._lc_messages(messages)
+        attempts = 0
         try:
             async for attempt in retrying(self.settings):
+                attempts += 1
                 with attempt:
                     if on_token is None:
                         reply = await self._chat.ainvoke(lc)
@@ -137,7 +176,7 @@ class OpenAIChat:
         except (ConfigError, LLMError):
             raise
         except Exception as exc:
-            raise _translate(exc, self.where) from exc
+            raise _translate(exc, self.where, attempts) from exc
         if not text.strip():
             raise LLMResponseError(f"The endpoint {self.where} returned an empty answer.")
         prompt_tokens = (usage or {}).get("input_tokens") or sum(count_tokens(m.content) for m in messages)
@@ -202,6 +241,29 @@ async def complete_parsed(
         return None, (LLMCall(usage=completion.usage(), note=note) if completion else LLMCall(note=note))
 
 
+class Deadline:
+    """A chat model whose calls, retries and waits included, share one deadline: one answer's."""
+
+    def __init__(self, chat: ChatModel, seconds: float | None) -> None:
+        self.chat, self.name, self.seconds = chat, chat.name, seconds
+        self._ends = time.monotonic() + seconds if seconds else None
+
+    async def complete(self, messages: Sequence[Message], on_token: Callable[[str], None] | None = None) -> Completion:
+        if self._ends is None:
+            return await self.chat.complete(messages, on_token)
+        left = self._ends - time.monotonic()
+        try:
+            if left <= 0:
+                raise TimeoutError
+            async with asyncio.timeout(left):
+                return await self.chat.complete(messages, on_token)
+        except TimeoutError:
+            raise LLMUnavailableError(
+                f"The model did not answer within the answer's deadline of {self.seconds:g} s "
+                "(RAG_LLM__DEADLINE_S); try a faster model or endpoint, or raise the deadline."
+            ) from None
+
+
 def make_chat(settings: Settings) -> ChatModel | None:
     """The configured chat model, or None when no endpoint is configured (offline mode)."""
     return OpenAIChat(settings.llm) if settings.llm.configured else None
@@ -234,12 +296,14 @@ class OpenAIEmbedder:
         batches = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
 
         def one(batch: list[str]) -> list[list[float]]:
+            attempts = 0
             try:
                 for attempt in retrying(self._settings, asynchronous=False):
+                    attempts += 1
                     with attempt:
                         response = self._client.embeddings.create(model=self.model, input=batch)
             except Exception as exc:
-                raise _translate(exc, self.where) from exc
+                raise _translate(exc, self.where, attempts) from exc
             if progress:
                 progress(len(batch))
             return [item.embedding for item in sorted(response.data, key=lambda d: d.index)]

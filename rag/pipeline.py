@@ -25,7 +25,7 @@ from rag.embed import CachedEmbedder, Embedder, LocalEmbedder
 from rag.errors import ConfigError, InputError
 from rag.lang.citations import StreamRenumber
 from rag.lang.lexicon import title_from_question
-from rag.llm import ChatModel, make_chat
+from rag.llm import ChatModel, Deadline, make_chat
 from rag.render import render_markdown, tail
 from rag.retrieve import Retriever
 from rag.settings import Settings
@@ -208,7 +208,9 @@ class Pipeline:
         if chat is not None and settings.check.judge in ("auto", "llm") and settings.check.mode != "off":
             llm_judge = LLMJudge(chat, judge)
             call = await llm_judge.prepare(claims_to_check(draft.sections, draft.sources, evidence))
-            judge, usage, notes = llm_judge, call.usage, [call.note] if call.note else []
+            usage, notes = call.usage, [call.note] if call.note else []
+            if not call.note:  # else its reply was unusable: the offline judge answers, and the receipt names it
+                judge = llm_judge
         sections, sources, grounding = await asyncio.to_thread(
             check, draft.sections, list(draft.sources), evidence, judge, settings.check.mode
         )
@@ -293,6 +295,8 @@ class Pipeline:
         evidence.sort(key=lambda e: e.chunk.retracted)  # stable: retracted papers last, the drafter's last resort
         timings["retrieve"] = round(time.perf_counter() - t0, 3)
         chat = self._chat_for(settings, chat)
+        if chat is not None:
+            chat = Deadline(chat, settings.llm.deadline_s)  # one budget for the answer's calls
         t1 = time.perf_counter()
         draft = await self._draft(question, evidence, settings, chat, retriever, on_token)
         timings["draft"] = round(time.perf_counter() - t1, 3)

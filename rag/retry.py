@@ -33,13 +33,29 @@ def _wait(max_wait: float) -> Callable[[RetryCallState], float]:
     return wait
 
 
+def _stop(retries: int, once: Callable[[BaseException], bool] | None) -> Callable[[RetryCallState], bool]:
+    limit = stop_after_attempt(retries + 1)
+
+    def stop(state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        again = once is not None and exc is not None and once(exc) and state.attempt_number >= 2
+        return bool(limit(state)) or again
+
+    return stop
+
+
 def retrying(
-    transient: Callable[[BaseException], bool], retries: int, asynchronous: bool = True, max_wait: float = 30.0
+    transient: Callable[[BaseException], bool],
+    retries: int,
+    asynchronous: bool = True,
+    max_wait: float = 30.0,
+    once: Callable[[BaseException], bool] | None = None,
 ) -> Any:
-    """Retry ``retries`` times on exceptions for which ``transient`` is true, then re-raise the last one."""
+    """Retry ``retries`` times on exceptions for which ``transient`` is true — those for which ``once`` is
+    true only once — then re-raise the last one."""
     policy = {
         "retry": retry_if_exception(transient),
-        "stop": stop_after_attempt(retries + 1),
+        "stop": _stop(retries, once),
         "wait": _wait(max_wait),
         "reraise": True,
     }

@@ -137,7 +137,16 @@ class LLMSettings(BaseModel):
     model: str | None = Field(None, description="Model name (RAG_LLM_MODEL); setting it alone means api.openai.com.")
     api_key: SecretStr | None = Field(None, description="API key; falls back to OPENAI_API_KEY.")
     timeout: float = Field(120.0, gt=0, description="Seconds per request.")
-    max_retries: int = Field(3, ge=0, le=10, description="Retries on 429, 5xx, timeouts and connection errors.")
+    max_retries: int = Field(
+        3, ge=0, le=10, description="Retries on 429, 5xx and dropped connections; a timeout is retried once."
+    )
+    deadline_s: float | None = Field(
+        300.0,
+        gt=0,
+        description="Seconds for all of one answer's model calls, retries included (None: no limit). A drafting "
+        "call still running then fails with LLMUnavailableError; a judge or meter call falls back to the offline "
+        "one. 300: three calls of a small local model on 2 CPU cores (~80 s each).",
+    )
     temperature: float = Field(0.1, ge=0, le=2)
     max_tokens: int = Field(1500, ge=16, description="Most tokens in one answer.")
 

@@ -6,7 +6,7 @@ import re
 import pytest
 
 from rag.draft import build_messages, parse_llm_markdown
-from rag.errors import ConfigError, InputError
+from rag.errors import ConfigError, InputError, LLMUnavailableError
 from rag.indexing import Indexer
 from rag.lang.citations import StreamRenumber
 from rag.lang.lexicon import title_from_question
@@ -198,6 +198,25 @@ def test_answer_through_a_real_openai_compatible_endpoint(settings, corpus, monk
     assert "[S" not in a.markdown and "".join(tokens).startswith("# Leaf Remodelling")
     cited = {int(n) for n in re.findall(r"\[(\d+)\]", a.markdown.split("## Sources")[0])}
     assert cited == {s.number for s in a.sources}
+
+
+def test_one_deadline_for_an_answer_with_an_endpoint(settings, corpus):
+    """RAG_LLM__DEADLINE_S bounds the answer's calls together: a judge call past it falls back to the offline
+    judge (and the meter to the offline meter), each said in the receipt; a draft past it is an outage."""
+    from tests.fake_openai import FakeOpenAI
+
+    reply = "# Leaf Remodelling\n\nIntro sentence [S1].\n\n## Conclusion\n\nYes [S2]."
+    with FakeOpenAI([("text", reply), ("sleep", 3.0)]) as fake:
+        llm = type(settings.llm)(base_url=fake.url, model="fake-model", timeout=10, max_retries=0, deadline_s=1.5)
+        a = answer(QUESTION, collection="qa-test", settings=settings.model_copy(update={"llm": llm}))
+    assert a.drafter == "llm:fake-model" and a.grounding.judge == "offline-v3"  # the judge that answered
+    assert a.consensus.method == "offline-v1"
+    notes = " ".join(a.grounding.changes)
+    assert notes.count("deadline of 1.5 s") == 2, a.grounding.changes  # the judge's call, then the meter's
+    assert len(fake.requests) == 2  # the meter's call was never sent: the deadline had passed
+    with FakeOpenAI([("sleep", 3.0)]) as fake, pytest.raises(LLMUnavailableError, match=r"deadline of 1\.5 s"):
+        llm = type(settings.llm)(base_url=fake.url, model="fake-model", timeout=10, max_retries=0, deadline_s=1.5)
+        answer(QUESTION, collection="qa-test", settings=settings.model_copy(update={"llm": llm}))
 
 
 def test_offline_answers_come_with_a_grounding_receipt(settings, corpus):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rag.errors import ConfigError, LLMResponseError, LLMUnavailableError
-from rag.llm import Message, OpenAIChat, OpenAIEmbedder
+from rag.llm import Deadline, Message, OpenAIChat, OpenAIEmbedder
 from rag.settings import LLMSettings, Settings
 from tests.fake_openai import FakeOpenAI
 
@@ -42,19 +42,37 @@ async def test_429_and_500_are_retried_then_succeed():
 
 
 async def test_persistent_5xx_becomes_unavailable_after_retries():
-    with FakeOpenAI([("status", 503)]) as fake, pytest.raises(LLMUnavailableError, match="unavailable after retries"):
+    with FakeOpenAI([("status", 503)]) as fake, pytest.raises(LLMUnavailableError, match="after 3 attempts"):
         await chat_for(fake.url, max_retries=2).complete(MESSAGES)
     assert len(fake.requests) == 3
 
 
-async def test_timeout_is_retried_then_reported():
-    with FakeOpenAI([("sleep", 2.0)]) as fake, pytest.raises(LLMUnavailableError):
-        await chat_for(fake.url, timeout=0.5, max_retries=1).complete(MESSAGES)
+async def test_a_timeout_is_retried_once_whatever_max_retries_says():
+    with FakeOpenAI([("sleep", 2.0)]) as fake, pytest.raises(LLMUnavailableError, match="after 2 attempts"):
+        await chat_for(fake.url, timeout=0.5, max_retries=3).complete(MESSAGES)
+    assert len(fake.requests) == 2
+    with FakeOpenAI([("sleep", 2.0), ("text", "ok")]) as fake:  # and the retry can succeed
+        assert (await chat_for(fake.url, timeout=0.5, max_retries=3).complete(MESSAGES)).text == "ok"
 
 
-async def test_unreachable_endpoint():
-    with pytest.raises(LLMUnavailableError, match=r"127\.0\.0\.1:9"):
-        await chat_for("http://127.0.0.1:9/v1", max_retries=0).complete(MESSAGES)
+async def test_a_refused_connection_is_not_retried():
+    """Nothing listens on port 9 (discard is not served here): one attempt, and a message that says what to do."""
+    with pytest.raises(LLMUnavailableError, match=r"Nothing answers at http://127\.0\.0\.1:9/v1 .*start the model"):
+        await chat_for("http://127.0.0.1:9/v1", max_retries=3).complete(MESSAGES)
+    with pytest.raises(LLMUnavailableError, match=r"Nothing answers at http://no-such-host\.invalid"):
+        await chat_for("http://no-such-host.invalid/v1", max_retries=3).complete(MESSAGES)
+
+
+async def test_one_deadline_for_all_of_an_answers_calls():
+    """Calls wrapped in one Deadline share its seconds: a slow second call fails when the first used most."""
+    with FakeOpenAI([("sleep", 0.6), ("sleep", 0.6)]) as fake:
+        chat = Deadline(chat_for(fake.url, timeout=5, max_retries=0), 1.0)
+        assert (await chat.complete(MESSAGES)).text == "Late reply."
+        with pytest.raises(LLMUnavailableError, match=r"deadline of 1 s \(RAG_LLM__DEADLINE_S\)"):
+            await chat.complete(MESSAGES)
+        with pytest.raises(LLMUnavailableError, match="deadline"):  # spent: no request is sent at all
+            await chat.complete(MESSAGES)
+    assert len(fake.requests) == 2
 
 
 async def test_malformed_json_and_auth_and_404_are_typed():
