@@ -219,6 +219,37 @@ def test_one_deadline_for_an_answer_with_an_endpoint(settings, corpus):
         answer(QUESTION, collection="qa-test", settings=settings.model_copy(update={"llm": llm}))
 
 
+MESSY_REPLIES = {
+    "round keys": "# Leaf Remodelling\n\nMitochondria change early (S1).\n\n## Conclusion\n\nThey matter (S1, S2).",
+    "bare numbers and ranges": "# Leaf Remodelling\n\nMitochondria change early [1].\n\n## Conclusion\n\nThey matter [S1-S2].",
+    "keys in headings": "# Leaf Remodelling [S1]\n\nMitochondria change early [S1].\n\n## Conclusion [S2]\n\nThey matter [S2].",
+    "a think block": "<think>The user wants... maybe [S9]?</think>\n# Leaf Remodelling\n\nMitochondria change early [S1]."
+    "\n\n## Conclusion\n\nThey matter [S2].",
+    "chatter before the title": "Sure! Here is the answer you asked for:\n\n# Leaf Remodelling\n\nMitochondria change "
+    "early [S1].\n\n## Conclusion\n\nThey matter [S2].",
+    "a code fence around it all": "```markdown\n# Leaf Remodelling\n\nMitochondria change early [S1].\n\n## Conclusion"
+    "\n\nThey matter [S1][S2].\n```",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MESSY_REPLIES))
+def test_messy_replies_of_real_models_still_make_a_cited_answer(settings, corpus, kind):
+    """What small models send instead of the asked-for Markdown, through the real adapter and a local server."""
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI([("text", MESSY_REPLIES[kind])]) as fake:
+        llm = type(settings.llm)(base_url=fake.url, model="fake-model", max_retries=0)
+        one_call = settings.model_copy(update={"llm": llm})
+        a = answer(QUESTION, collection="qa-test", settings=one_call, judge="offline", consensus="offline")
+    assert len(fake.requests) == 1
+    assert a.title == "Leaf Remodelling" and a.sections[-1].title == "Conclusion", kind
+    body = [sentence for section in a.sections for sentence in section.sentences]
+    assert body and all(sentence.citations for sentence in body), kind
+    assert a.sources and not any(c.startswith("Dropped citations") for c in a.grounding.changes), kind
+    for leftover in ("[S", "(S1", "<think>", "```", "Sure!"):
+        assert leftover not in a.markdown, (kind, leftover)
+
+
 def test_offline_answers_come_with_a_grounding_receipt(settings, corpus):
     a = answer(QUESTION, collection="qa-test", settings=settings)
     g = a.grounding

@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable, Sequence
 
 from rag.errors import LLMResponseError
-from rag.lang.citations import SourceNumbers, renumber_keys
+from rag.lang.citations import KEY, SourceNumbers, renumber_keys
 from rag.lang.lexicon import title_from_question
 from rag.lang.sentences import split_sentences
 from rag.llm import ChatModel, Message
@@ -18,6 +18,23 @@ INSUFFICIENT = "INSUFFICIENT_EVIDENCE"
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _SOURCE_LIST = re.compile(r"(?i)^(sources|references)\b")  # the model's own list: we render ours
+_THINKING = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL | re.IGNORECASE)  # reasoning models' scratchpad
+_FENCED = re.compile(r"\A```[\w-]*\n(.*?)\n```\s*\Z", re.DOTALL)  # the whole reply in one code fence
+_ROUND_KEYS = re.compile(r"[(【]\s*(S\d+(?:\s*[,;–-]\s*S?\d+)*)\s*[)】]")  # "(S1, S2)", "【S1】"
+
+
+def tidy_reply(text: str) -> str:
+    """What small models wrap around the answer, taken off: a ``<think>`` block, one code fence around it
+    all, chatter before the title ("Sure! Here is…"); ``(S1)`` keys made ``[S1]``."""
+    text = _THINKING.sub("", text).strip()
+    fenced = _FENCED.match(text)
+    if fenced:
+        text = fenced.group(1).strip()
+    lines = text.split("\n")
+    first_title = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
+    if first_title and not any(KEY.search(line) for line in lines[:first_title]):
+        lines = lines[first_title:]
+    return _ROUND_KEYS.sub(r"[\1]", "\n".join(lines))
 
 
 def format_sources(evidence: Sequence[Evidence]) -> str:
@@ -56,13 +73,13 @@ def parse_llm_markdown(text: str, evidence: Sequence[Evidence]) -> tuple[str, li
         heading = _HEADING.match(line)
         if heading:
             flush()
-            level = len(heading.group(1))
+            level, name = len(heading.group(1)), KEY.sub("", heading.group(2)).strip()  # no keys in headings
             if level == 1 and not title:
-                title = heading.group(2).strip()
+                title = name
                 continue
             if current.sentences or current.title != "Introduction":
                 sections.append(current)
-            current = Section(title=heading.group(2).strip(), level=min(max(level, 2), 3))
+            current = Section(title=name, level=min(max(level, 2), 3))
         elif line.strip():
             buffer.append(_LIST_ITEM.sub("", line.strip()))
         else:
@@ -86,7 +103,7 @@ class LLMDrafter:
         messages = build_messages(question, evidence, self.settings)
         completion = await self.chat.complete(messages, on_token=on_token)
         usage = completion.usage()
-        text = completion.text.strip()
+        text = tidy_reply(completion.text)
         if text.startswith(INSUFFICIENT):
             return Draft(title=title_from_question(question), drafter=self.chat.name, usage=usage, answerable=False)
         title, sections, numbers, invalid = parse_llm_markdown(text, evidence)
