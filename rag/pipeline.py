@@ -214,7 +214,7 @@ class Pipeline:
         sections, sources, grounding = await asyncio.to_thread(
             check, draft.sections, list(draft.sources), evidence, judge, settings.check.mode
         )
-        grounding.changes += notes
+        grounding.changes += draft.notes + notes
         if draft.invalid_keys:
             grounding.changes.append(
                 f"Dropped citations to sources that were not given: {', '.join(draft.invalid_keys)}"

@@ -149,6 +149,12 @@ class LLMSettings(BaseModel):
     )
     temperature: float = Field(0.1, ge=0, le=2)
     max_tokens: int = Field(1500, ge=16, description="Most tokens in one answer.")
+    context_tokens: int = Field(
+        8192,
+        ge=1024,
+        description="The model's context window: the evidence given to it is cut, worst first, so that the prompt "
+        "and max_tokens fit (8192: what small local models are served with; 14 chunks need ~6,000).",
+    )
 
     @property
     def configured(self) -> bool:

@@ -507,6 +507,7 @@ class Draft(BaseModel):
     usage: Usage = Field(default_factory=Usage, description="Model calls and tokens the draft cost.")
     answerable: bool = Field(True, description="False when the drafter found nothing to answer with.")
     invalid_keys: list[str] = Field(default_factory=list, description="Source keys the model cited but was not given.")
+    notes: list[str] = Field(default_factory=list, description="What the drafter changed, for `grounding.changes`.")
 
 
 class LLMCall(BaseModel):

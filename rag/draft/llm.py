@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from rag.errors import LLMResponseError
+from rag.errors import ConfigError, LLMResponseError
 from rag.lang.citations import KEY, SourceNumbers, renumber_keys
 from rag.lang.lexicon import title_from_question
 from rag.lang.sentences import split_sentences
 from rag.llm import ChatModel, Message
 from rag.prompts import fence, render
 from rag.settings import Settings
+from rag.tokens import count_tokens
 from rag.types import Draft, Evidence, Section, Sentence
 
 INSUFFICIENT = "INSUFFICIENT_EVIDENCE"
@@ -91,6 +92,36 @@ def parse_llm_markdown(text: str, evidence: Sequence[Evidence]) -> tuple[str, li
     return title, sections, numbers, invalid
 
 
+_TOKENIZER_SLACK = 0.8  # of the room left for sources: counted in cl100k tokens, and a model with a smaller
+# vocabulary splits the same text into more tokens
+
+
+def fitting(question: str, evidence: Sequence[Evidence], settings: Settings) -> tuple[list[Evidence], str]:
+    """The evidence, best first, that fits the model's context window beside the prompt and room for the
+    answer, and a note when some was left out."""
+    llm = settings.llm
+    prompt = sum(count_tokens(m.content) for m in build_messages(question, [], settings))
+    room = int((llm.context_tokens - llm.max_tokens - prompt) * _TOKENIZER_SLACK)
+    kept: list[Evidence] = []
+    for ev in evidence:
+        room -= count_tokens(format_sources([ev])) + 1  # the block and its line break
+        if room < 0:
+            break
+        kept.append(ev)
+    if not kept and evidence:
+        raise ConfigError(
+            f"RAG_LLM__CONTEXT_TOKENS={llm.context_tokens} leaves no room for a single source beside a "
+            f"{prompt}-token prompt and {llm.max_tokens} tokens for the answer (RAG_LLM__MAX_TOKENS)."
+        )
+    if len(kept) == len(evidence):
+        return kept, ""
+    return kept, (
+        f"Gave the model {len(kept)} of {len(evidence)} evidence chunks: the rest did not fit its "
+        f"{llm.context_tokens:,}-token context (RAG_LLM__CONTEXT_TOKENS) with {llm.max_tokens:,} tokens kept "
+        "for the answer"
+    )
+
+
 class LLMDrafter:
     """Drafts with one chat-model call."""
 
@@ -100,6 +131,7 @@ class LLMDrafter:
     async def draft(
         self, question: str, evidence: Sequence[Evidence], on_token: Callable[[str], None] | None = None
     ) -> Draft:
+        evidence, note = fitting(question, evidence, self.settings)
         messages = build_messages(question, evidence, self.settings)
         completion = await self.chat.complete(messages, on_token=on_token)
         usage = completion.usage()
@@ -116,4 +148,5 @@ class LLMDrafter:
             drafter=self.chat.name,
             usage=usage,
             invalid_keys=invalid,
+            notes=[note] if note else [],
         )
