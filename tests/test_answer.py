@@ -221,7 +221,7 @@ def test_one_deadline_for_an_answer_with_an_endpoint(settings, corpus):
 
 
 MESSY_REPLIES = {
-    "round keys": "# Leaf Remodelling\n\nMitochondria change early (S1).\n\n## Conclusion\n\nThey matter (S1, S2).",
+    "round keys": "# Leaf Remodelling\n\nMitochondria change early (S1).\n\n## Conclusion\n\nThey matter (S1, S2) 【S2】.",
     "bare numbers and ranges": "# Leaf Remodelling\n\nMitochondria change early [1].\n\n## Conclusion\n\nThey matter [S1-S2].",
     "keys in headings": "# Leaf Remodelling [S1]\n\nMitochondria change early [S1].\n\n## Conclusion [S2]\n\nThey matter [S2].",
     "a think block": "<think>The user wants... maybe [S9]?</think>\n# Leaf Remodelling\n\nMitochondria change early [S1]."
@@ -247,7 +247,7 @@ def test_messy_replies_of_real_models_still_make_a_cited_answer(settings, corpus
     body = [sentence for section in a.sections for sentence in section.sentences]
     assert body and all(sentence.citations for sentence in body), kind
     assert a.sources and not any(c.startswith("Dropped citations") for c in a.grounding.changes), kind
-    for leftover in ("[S", "(S1", "<think>", "```", "Sure!"):
+    for leftover in ("[S", "(S1", "【", "<think>", "```", "Sure!"):
         assert leftover not in a.markdown, (kind, leftover)
 
 
