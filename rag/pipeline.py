@@ -214,11 +214,7 @@ class Pipeline:
         sections, sources, grounding = await asyncio.to_thread(
             check, draft.sections, list(draft.sources), evidence, judge, settings.check.mode
         )
-        grounding.changes += draft.notes + notes
-        if draft.invalid_keys:
-            grounding.changes.append(
-                f"Dropped citations to sources that were not given: {', '.join(draft.invalid_keys)}"
-            )
+        grounding.changes += notes + draft.notes
         return sections, sources, grounding, usage
 
     async def _consensus(

@@ -122,8 +122,8 @@ class Retriever:
     def _within(self, filters: Filters, revision: str) -> list[str] | None:
         """The ids of the chunks inside ``filters``, from the lexical index when it is level with the
         collection and they are at most ``exact_max_chunks``; else None."""
-        index = self.lexical(revision)
-        if index.revision != revision:
+        index = self.lexical(revision)  # which records the revision it was found level at
+        if self._level_at != revision:
             return None
         return index.chunk_ids_within(filters, self.opts.exact_max_chunks)
 
@@ -131,7 +131,9 @@ class Retriever:
         """A filter to a few papers, searched exactly: the query against their chunks' own vectors, fetched
         by id (~20 µs a chunk), then the best ``n`` chunks' rows (Chroma filters rows in SQLite before its
         vector search: 160 ms for 50 papers at 1M chunks)."""
-        got = self._col.get(ids=ids, include=["embeddings"]) if ids else {"ids": []}
+        if not ids:
+            return []
+        got = self._col.get(ids=ids, include=["embeddings"])
         if not got["ids"]:
             return []
         vectors = np.asarray(got["embeddings"], dtype=np.float32)

@@ -13,8 +13,9 @@ import threading
 import uuid
 import weakref
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlparse
 
@@ -161,8 +162,12 @@ class Store:
             self._client = self._connect()
         return self._client
 
+    @cached_property
+    def _folder(self) -> str:
+        return str(self.settings.chroma_path.resolve())  # once: every Chroma call looks its client up
+
     def _local(self, reopen: bool = False) -> _Local:
-        key = str(self.settings.chroma_path.resolve())
+        key = self._folder
         with _LOCAL_LOCK:
             if reopen:
                 from chromadb.api.shared_system_client import SharedSystemClient
@@ -178,8 +183,8 @@ class Store:
     def current(self, col: Any, revision: str) -> Any:
         """A handle on ``col``'s collection whose vector search sees every write up to ``revision`` (the
         collection's, just read): ``col`` itself, unless this is embedded Chroma and another process wrote
-        since this process loaded the vectors — then a new client, which reads them from disk (0.6-0.9 s at
-        100k chunks)."""
+        since this process loaded the vectors — then a new client, which reads them from disk (the next search
+        took 0.44 s at 100k chunks, 4.8 s at 1M: benchmarks/scale.py)."""
         if self.settings.chroma_url:
             return col
         with _LOCAL_LOCK:
@@ -189,6 +194,15 @@ class Store:
             elif local.issued(col):
                 return col
             return self.collection(col.name)
+
+    def _tracked(self, make: Callable[[Any], Any]) -> Any:
+        """The collection ``make`` gets from the client, recorded by this process's embedded client (one
+        lock: a reopen in another thread cannot come between)."""
+        if self.settings.chroma_url:
+            return make(self.client)
+        with _LOCAL_LOCK:
+            local = self._local()
+            return local.issue(make(local.client))
 
     def _connect(self) -> Any:
         import chromadb
@@ -228,11 +242,7 @@ class Store:
         """An existing collection; :class:`CollectionNotFoundError` when there is none."""
         name = name or self.settings.collection
         try:
-            if self.settings.chroma_url:
-                return self.client.get_collection(name)
-            with _LOCAL_LOCK:
-                local = self._local()
-                return local.issue(local.client.get_collection(name))
+            return self._tracked(lambda client: client.get_collection(name))
         except Exception as exc:
             if isinstance(exc, StoreError):
                 raise
@@ -255,14 +265,14 @@ class Store:
         with self._creation_lock():  # another process may be creating the same collection right now
             if name in self.list_collections():
                 return self.collection_for_write(name, embedder)
-            with _LOCAL_LOCK:
-                col = self.client.create_collection(
+            return self._tracked(
+                lambda client: client.create_collection(
                     name,
                     metadata={EMBEDDER_KEY: embedder.name, REVISION_KEY: uuid.uuid4().hex},
                     configuration={"hnsw": {"space": "cosine"}},
                     embedding_function=ChromaEmbedding(embedder.name, embedder),
                 )
-                return col if self.settings.chroma_url else self._local().issue(col)
+            )
 
     @contextmanager
     def _creation_lock(self) -> Iterator[None]:

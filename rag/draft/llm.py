@@ -148,5 +148,9 @@ class LLMDrafter:
             drafter=self.chat.name,
             usage=usage,
             invalid_keys=invalid,
-            notes=[note] if note else [],
+            notes=[n for n in (note, _dropped(invalid)) if n],
         )
+
+
+def _dropped(invalid: list[str]) -> str:
+    return f"Dropped citations to sources that were not given: {', '.join(invalid)}" if invalid else ""
