@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from evals import answers, checker, decision, plots, retrieval
-from evals.common import eval_settings, load_questions, merge_report, prepare_collection
+from evals.common import EVAL_COLLECTION, eval_settings, load_questions, merge_report, prepare_collection
 from rag.errors import ConfigError
+from rag.estimate import Estimate
+from rag.pipeline import pipeline_for
 from rag.settings import Settings
 
 PARTS = ("retrieval", "answer", "checker", "decision")
@@ -84,6 +86,23 @@ def run_eval(
     report = merge_report(out, "meta", meta)
     write_markdown(out, report)
     return report
+
+
+def estimate_eval(
+    corpora: Sequence[Path], questions_path: Path, out: Path, limit: int | None = None, seed: int = 0
+) -> Estimate:
+    """What ``--what answer`` would cost with the configured model, over the same questions; no model is called
+    (the corpus is ingested, as for the eval itself, so that retrieval finds what the answers would use)."""
+    settings = eval_settings(out, None)
+    prepare_collection(corpora, settings)
+    pipeline = pipeline_for(settings)
+    total: Estimate | None = None
+    for q in load_questions(questions_path, limit=limit, seed=seed):
+        one = pipeline.estimate(q["question"], collection=EVAL_COLLECTION, settings=settings)
+        total = one if total is None else total.plus(one)
+    if total is None:
+        raise ConfigError(f"{questions_path}: no questions to estimate")
+    return total
 
 
 def write_markdown(out: Path, report: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from rag.errors import ConfigError, RagError
 from rag.settings import PRESETS, Settings
+from rag.terminal import Working, estimate_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from a corpus of scientific papers.")
 out = Console()
@@ -302,6 +303,9 @@ def eval_(
     compare_to: Annotated[
         Path | None, typer.Option("--compare", help="An earlier run's OUT folder: print what changed.")
     ] = None,
+    estimate: Annotated[
+        bool, typer.Option("--estimate", help="Print the model calls, tokens and cost the answers would take.")
+    ] = False,
 ) -> None:
     """Evaluate against gold questions; writes OUT/report.json, OUT/report.md, results and PNG plots."""
     try:  # the eval's libraries (ir-measures, rouge-score, matplotlib) are an extra, not a runtime need
@@ -315,6 +319,11 @@ def eval_(
     try:
         if compare_to is not None and not (compare_to / "report.json").exists():
             raise ConfigError(f"--compare {compare_to}: no report.json there (an earlier `rag eval --out` folder).")
+        if estimate:
+            from evals.run import estimate_eval
+
+            out.print(estimate_table(estimate_eval(corpus, questions, out_dir, limit, seed)))
+            return
         report = run_eval(corpus, questions, out_dir, [w.strip() for w in what.split(",") if w.strip()], limit, seed)
         out.print((out_dir / "report.md").read_text())
         if compare_to is not None:
@@ -462,19 +471,35 @@ def ask(
     max_: MaxOpt = None,
     since: SinceOpt = None,
     full_text: FullTextOpt = False,
+    estimate: Annotated[
+        bool,
+        typer.Option("--estimate", help="Print the model calls, tokens and cost an answer would take; ask nothing."),
+    ] = False,
 ) -> None:
     """Answer a question with a sectioned, cited synthesis of the collection's papers."""
-    from rag.pipeline import answer
+    from rag.pipeline import answer, pipeline_for
 
     if drafter not in ("auto", "llm", "extractive"):
         err.print(f"[bold red]error:[/] unknown drafter {drafter!r}")
         raise typer.Exit(2)
+    if estimate:
+        try:
+            settings = Settings()
+            guess = pipeline_for(settings).estimate(question, collection=collection, settings=settings)
+        except RagError as exc:
+            _fail(exc)
+        if as_json:
+            print(guess.model_dump_json(indent=2))
+        else:
+            out.print(estimate_table(guess))
+        return
     try:
         found = None
         if find_:  # no network: the one-line note says so and the answer comes from the local store
             found = _run_find(_find_request(question, [], source, max_, since, full_text), collection, not as_json)
             err.print(("[yellow]" if found.offline else "[dim]") + escape(found.note))
-        result = answer(question, collection=collection, drafter=drafter, find=found)
+        with Working(err, enabled=not as_json) as working:
+            result = answer(question, collection=collection, drafter=drafter, find=found, on_stage=working.stage)
     except RagError as exc:
         _fail(exc)
     if as_json:

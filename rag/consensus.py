@@ -22,11 +22,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from rag.lang.findings import STANCE_FEATURES, PaperReading, read_paper
-from rag.llm import ChatModel, Message, complete_parsed
+from rag.llm import ChatModel, Message, complete_parsed, json_reply_tokens
 from rag.params import STANCE_FILE, StanceParams, bundled
 from rag.prompts import fence, render
 from rag.types import Consensus, Embedder, Evidence, LLMCall, PaperStance, Source
@@ -158,7 +159,9 @@ class LLMStance:
         ]
         unusable = "LLM consensus unusable, offline meter used instead"
         parse = lambda text: parse_stances(text, sources, evidence, self.name)  # noqa: E731
-        consensus, call = await complete_parsed(self.chat, messages, parse, unusable)
+        consensus, call = await complete_parsed(
+            self.chat, messages, parse, unusable, max_tokens=json_reply_tokens(len(sources)), json_object=True
+        )
         return consensus or self.fallback.meter(question, sources, evidence), call
 
 
@@ -168,13 +171,25 @@ def parse_stances(text: str, sources: Sequence[Source], evidence: Sequence[Evide
     if not m:
         raise ValueError("no JSON object in the reply")
     data = json.loads(m.group(0))
+    if not isinstance(data, dict):
+        raise ValueError("the reply is not a JSON object")
+    return stances_from(data, sources, evidence, method)
+
+
+def stances_from(
+    data: dict[str, Any], sources: Sequence[Source], evidence: Sequence[Evidence], method: str
+) -> Consensus:
+    """The consensus from the model's ``verdict`` and ``papers`` (ValueError when the verdict is not one of ours)."""
     verdict = str(data.get("verdict", "")).lower()
     if verdict not in ("yes", "possibly", "no", "unclear"):
         raise ValueError(f"unknown verdict {verdict!r}")
     by_number = {s.number: s for s in sources}
     papers: list[PaperStance] = []
-    for item in data.get("papers", []):
-        s = by_number.get(int(item.get("source", -1)))
+    for item in data.get("papers") or []:
+        if not isinstance(item, dict):
+            continue
+        number = re.sub(r"\D", "", str(item.get("source", "")))  # 2, "2", "S2" and "[2]" alike
+        s = by_number.get(int(number)) if number else None
         stance = str(item.get("stance", "")).lower()
         if s is None or stance not in STANCES or any(p.number == s.number for p in papers):
             continue

@@ -21,7 +21,8 @@
     │   └── SourceResponseError      an answer we cannot use (malformed XML/JSON, an error status)
     └── LLMError                 the chat/embeddings endpoint failed
         ├── LLMUnavailableError      unreachable, timing out or overloaded after every retry
-        └── LLMResponseError         an answer we cannot use (malformed, empty, refused)
+        ├── LLMResponseError         an answer we cannot use (malformed, empty, refused)
+        └── LLMBudgetError           an answer's model calls are all spent (RAG_LLM__MAX_CALLS)
 """
 
 from __future__ import annotations
@@ -127,3 +128,7 @@ class LLMUnavailableError(LLMError):
 
 class LLMResponseError(LLMError):
     """The endpoint answered with something we cannot use (malformed, empty, or an error status)."""
+
+
+class LLMBudgetError(LLMError):
+    """One answer has made all the model calls it may (``RAG_LLM__MAX_CALLS``); the offline fallbacks answer."""

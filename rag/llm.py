@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from rag.errors import ConfigError, LLMError, LLMResponseError, LLMUnavailableError
+from rag.errors import ConfigError, LLMBudgetError, LLMError, LLMResponseError, LLMUnavailableError
 from rag.retry import retrying as _retrying
 from rag.settings import LLMSettings, Settings
 from rag.tokens import count_tokens
@@ -36,6 +36,7 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     model: str = ""
+    truncated: bool = False  # the model stopped at max_tokens, not at the end of its answer
 
     def usage(self) -> Usage:
         """What this call cost, as one call of an answer's :class:`~rag.types.Usage`."""
@@ -47,8 +48,16 @@ class ChatModel(Protocol):
 
     name: str
 
-    async def complete(self, messages: Sequence[Message], on_token: Callable[[str], None] | None = None) -> Completion:
-        """The whole reply; with ``on_token``, stream it piece by piece as it arrives."""
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        on_token: Callable[[str], None] | None = None,
+        *,
+        max_tokens: int | None = None,
+        json_object: bool = False,
+    ) -> Completion:
+        """The whole reply; with ``on_token``, stream it piece by piece as it arrives. ``max_tokens`` caps this
+        reply below the configured one; ``json_object`` asks for one JSON object (where the endpoint can)."""
         ...
 
 
@@ -161,18 +170,27 @@ class OpenAIChat:
         kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
         return [kinds[m.role](content=m.content) for m in messages]
 
-    async def complete(self, messages: Sequence[Message], on_token: Callable[[str], None] | None = None) -> Completion:
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        on_token: Callable[[str], None] | None = None,
+        *,
+        max_tokens: int | None = None,
+        json_object: bool = False,
+    ) -> Completion:
         lc = self._lc_messages(messages)
+        options: dict[str, Any] = {"max_tokens": min(max_tokens, self.settings.max_tokens)} if max_tokens else {}
+        if json_object and self.settings.json_mode:  # constrained decoding where served: a small model's JSON parses
+            # in the body as it is: as a keyword, LangChain would take the stricter structured-output stream
+            options["extra_body"] = {"response_format": {"type": "json_object"}}
         attempts = 0
         try:
             async for attempt in retrying(self.settings):
                 attempts += 1
                 with attempt:
-                    if on_token is None:
-                        reply = await self._chat.ainvoke(lc)
-                        text, usage = _text(reply.content), getattr(reply, "usage_metadata", None)
-                    else:
-                        text, usage = await self._stream(lc, on_token)
+                    # always streamed: the timeout is then the longest wait for the next token, so a slow model
+                    # that is still writing (a small one on CPU, a long answer) is not cut off and asked again
+                    text, usage, finish = await self._stream(lc, on_token, options)
         except (ConfigError, LLMError):
             raise
         except Exception as exc:
@@ -181,19 +199,23 @@ class OpenAIChat:
             raise LLMResponseError(f"The endpoint {self.where} returned an empty answer.")
         prompt_tokens = (usage or {}).get("input_tokens") or sum(count_tokens(m.content) for m in messages)
         completion_tokens = (usage or {}).get("output_tokens") or count_tokens(text)
-        return Completion(text, int(prompt_tokens), int(completion_tokens), self.model)
+        return Completion(text, int(prompt_tokens), int(completion_tokens), self.model, finish == "length")
 
-    async def _stream(self, lc: list[Any], on_token: Callable[[str], None]) -> tuple[str, Any]:
+    async def _stream(
+        self, lc: list[Any], on_token: Callable[[str], None] | None, options: dict[str, Any]
+    ) -> tuple[str, Any, str | None]:
         parts: list[str] = []
-        usage = None
-        stream: AsyncIterator[Any] = self._chat.astream(lc)
+        usage = finish = None
+        stream: AsyncIterator[Any] = self._chat.astream(lc, **options)
         async for chunk in stream:
             piece = _text(chunk.content)
             if piece:
                 parts.append(piece)
-                on_token(piece)
+                if on_token:
+                    on_token(piece)
             usage = getattr(chunk, "usage_metadata", None) or usage
-        return "".join(parts), usage
+            finish = (getattr(chunk, "response_metadata", None) or {}).get("finish_reason") or finish
+        return "".join(parts), usage, finish
 
 
 def _text(content: Any) -> str:
@@ -211,8 +233,17 @@ class ScriptedChat:
     replies: list[str | Callable[[Sequence[Message]], str]]
     name: str = "llm:scripted"
     calls: list[list[Message]] = field(default_factory=list)
+    options: list[dict[str, Any]] = field(default_factory=list)  # each call's max_tokens and json_object
 
-    async def complete(self, messages: Sequence[Message], on_token: Callable[[str], None] | None = None) -> Completion:
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        on_token: Callable[[str], None] | None = None,
+        *,
+        max_tokens: int | None = None,
+        json_object: bool = False,
+    ) -> Completion:
+        self.options.append({"max_tokens": max_tokens, "json_object": json_object})
         if not self.replies:
             raise LLMResponseError("ScriptedChat ran out of replies")
         self.calls.append(list(messages))
@@ -227,36 +258,65 @@ class ScriptedChat:
 T = TypeVar("T")
 
 
+def json_reply_tokens(items: int) -> int:
+    """Room for a JSON reply of ``items`` short verdicts, each an id, a score or stance and a quoted sentence
+    (~60 tokens; 90 with slack), and the braces around them: a cap that stops a small model that will not."""
+    return 40 + 90 * items
+
+
 async def complete_parsed(
-    chat: ChatModel, messages: Sequence[Message], parse: Callable[[str], T], unusable: str
+    chat: ChatModel,
+    messages: Sequence[Message],
+    parse: Callable[[str], T],
+    unusable: str,
+    *,
+    max_tokens: int | None = None,
+    json_object: bool = False,
 ) -> tuple[T | None, LLMCall]:
     """One auxiliary call (judge, meter) whose reply must parse: the parsed reply and what the call
     cost, or None and a note starting with ``unusable`` when the endpoint failed or the reply did not parse."""
     completion: Completion | None = None
     try:
-        completion = await chat.complete(messages)
+        completion = await chat.complete(messages, max_tokens=max_tokens, json_object=json_object)
         return parse(completion.text), LLMCall(usage=completion.usage())
     except (LLMError, ValueError) as exc:
         note = f"{unusable}: {exc}"
         return None, (LLMCall(usage=completion.usage(), note=note) if completion else LLMCall(note=note))
 
 
-class Deadline:
-    """A chat model whose calls, retries and waits included, share one deadline: one answer's."""
+class Budget:
+    """A chat model for one answer: its calls, retries and waits included, share one deadline, and at most
+    ``calls`` of them are made."""
 
-    def __init__(self, chat: ChatModel, seconds: float | None) -> None:
-        self.chat, self.name, self.seconds = chat, chat.name, seconds
+    def __init__(self, chat: ChatModel, seconds: float | None, calls: int | None = None) -> None:
+        self.chat, self.name, self.seconds, self.calls = chat, chat.name, seconds, calls
+        self.made = 0
         self._ends = time.monotonic() + seconds if seconds else None
 
-    async def complete(self, messages: Sequence[Message], on_token: Callable[[str], None] | None = None) -> Completion:
+    @property
+    def calls_left(self) -> int | None:
+        return None if self.calls is None else self.calls - self.made
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        on_token: Callable[[str], None] | None = None,
+        *,
+        max_tokens: int | None = None,
+        json_object: bool = False,
+    ) -> Completion:
+        options: dict[str, Any] = {"max_tokens": max_tokens, "json_object": json_object}
+        if self.calls_left is not None and self.calls_left <= 0:
+            raise LLMBudgetError(f"the answer's {self.calls} model calls (RAG_LLM__MAX_CALLS) were spent")
+        self.made += 1
         if self._ends is None:
-            return await self.chat.complete(messages, on_token)
+            return await self.chat.complete(messages, on_token, **options)
         left = self._ends - time.monotonic()
         try:
             if left <= 0:
                 raise TimeoutError
             async with asyncio.timeout(left):
-                return await self.chat.complete(messages, on_token)
+                return await self.chat.complete(messages, on_token, **options)
         except TimeoutError:
             raise LLMUnavailableError(
                 f"The model did not answer within the answer's deadline of {self.seconds:g} s "

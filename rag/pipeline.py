@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from rag.check import Judge, LLMJudge, NLIJudge, OfflineJudge, check, claims_to_check
@@ -23,9 +24,9 @@ from rag.consensus import LLMStance, OfflineStance
 from rag.draft import ExtractiveDrafter, LLMDrafter
 from rag.embed import CachedEmbedder, Embedder, LocalEmbedder
 from rag.errors import ConfigError, InputError
-from rag.lang.citations import StreamRenumber
+from rag.estimate import Estimate, estimate
 from rag.lang.lexicon import title_from_question
-from rag.llm import ChatModel, Deadline, make_chat
+from rag.llm import Budget, ChatModel, make_chat
 from rag.render import render_markdown, tail
 from rag.retrieve import Retriever
 from rag.settings import Settings
@@ -33,6 +34,7 @@ from rag.store import Store
 from rag.types import (
     Answer,
     Citation,
+    Consensus,
     Draft,
     Evidence,
     Filters,
@@ -44,6 +46,7 @@ from rag.types import (
     Source,
     Usage,
 )
+from rag.verify import verify
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -82,6 +85,25 @@ def apply_overrides(settings: Settings, overrides: dict[str, Any]) -> Settings:
     return settings.model_copy(
         update={name: getattr(settings, name).model_copy(update=values) for name, values in updates.items()}
     )
+
+
+def _mostly_unsupported(grounding: GroundingReport | None, below: float) -> bool:
+    recall = grounding.citation_recall if grounding else None
+    return recall is not None and recall < below
+
+
+@dataclass
+class _Checked:
+    """A draft after its check: sections, sources, the receipt, the check's call (its cost and notes) and the
+    stances that call read, if it was asked to (``asked_meter``)."""
+
+    sections: list[Section] = field(default_factory=list)
+    sources: list[Source] = field(default_factory=list)
+    grounding: GroundingReport | None = None
+    usage: Usage = field(default_factory=Usage)
+    notes: list[str] = field(default_factory=list)
+    read: Consensus | None = None
+    asked_meter: bool = False
 
 
 def _no_answer(question: str, reason: str) -> list[Section]:
@@ -191,48 +213,67 @@ class Pipeline:
         if chat is None:
             drafter = ExtractiveDrafter(self.cached(retriever.embedder), settings)
             return await asyncio.to_thread(drafter.draft_sync, question, evidence)
-        renumber = StreamRenumber(evidence, on_token) if on_token else None
-        draft = await LLMDrafter(chat, settings).draft(question, evidence, on_token=renumber.feed if renumber else None)
-        if renumber:
-            renumber.flush()
-        return draft
+        # a re-ask for an ill-shaped draft may spend the call the check would have had
+        reask = settings.llm.max_calls >= 2
+        return await LLMDrafter(chat, settings, reask=reask).draft(question, evidence, on_token=on_token)
 
     async def _check(
-        self, draft: Draft, evidence: list[Evidence], settings: Settings, chat: ChatModel | None
-    ) -> tuple[list[Section], list[Source], GroundingReport, Usage]:
-        """The checked sections and sources (re-citing may add one), the receipt, the judge's cost."""
+        self, question: str, draft: Draft, evidence: list[Evidence], settings: Settings, chat: ChatModel | None
+    ) -> _Checked:
+        """The checked draft and its receipt; with an endpoint, one call judges the citations and reads the
+        papers' stances together (the meter uses those later)."""
         judge = self.judge(settings)
         if settings.check.judge == "llm" and chat is None:
             raise ConfigError(f"check.judge='llm' {_NEEDS_ENDPOINT}")
-        usage, notes = Usage(), []
-        if chat is not None and settings.check.judge in ("auto", "llm") and settings.check.mode != "off":
+        checked = _Checked()
+        wants_judge = chat is not None and settings.check.judge in ("auto", "llm") and settings.check.mode != "off"
+        wants_meter = chat is not None and settings.answer.consensus in ("auto", "llm")
+        claims = claims_to_check(draft.sections, draft.sources, evidence)
+        if chat is not None and wants_judge and claims:
             llm_judge = LLMJudge(chat, judge)
-            call = await llm_judge.prepare(claims_to_check(draft.sections, draft.sources, evidence))
-            usage, notes = call.usage, [call.note] if call.note else []
-            if not call.note:  # else its reply was unusable: the offline judge answers, and the receipt names it
+            if wants_meter:
+                verified = await verify(chat, question, draft.sections, list(draft.sources), evidence, llm_judge)
+                checked.asked_meter, checked.read = True, verified.consensus
+                judged, notes, call = verified.judged, verified.notes, verified.call
+            else:
+                call = await llm_judge.prepare(claims)
+                judged, notes = not call.note, [call.note] if call.note else []
+            checked.usage, checked.notes = call.usage, notes
+            if judged:  # else the offline judge answers, and the receipt names it
                 judge = llm_judge
-        sections, sources, grounding = await asyncio.to_thread(
+        checked.sections, checked.sources, grounding = await asyncio.to_thread(
             check, draft.sections, list(draft.sources), evidence, judge, settings.check.mode
         )
-        grounding.changes += notes + draft.notes
-        return sections, sources, grounding, usage
+        grounding.changes += checked.notes + draft.notes
+        checked.grounding = grounding
+        return checked
 
     async def _consensus(
-        self, answer: Answer, evidence: list[Evidence], settings: Settings, chat: ChatModel | None
+        self, answer: Answer, evidence: list[Evidence], settings: Settings, chat: ChatModel | None, checked: _Checked
     ) -> Usage:
-        """Fills ``answer.consensus``; returns what the meter's call cost."""
+        """Fills ``answer.consensus``; returns what the meter's own call cost (none when the check's call read
+        the stances)."""
         offline = OfflineStance(self.local(settings))
         # a retracted paper has no vote: it is listed, with its warning, but the meter leaves it out
         voters = [s for s in answer.sources if not s.retracted]
-        if len(voters) < len(answer.sources) and answer.grounding:
-            left = ", ".join(f"[{s.number}]" for s in answer.sources if s.retracted)
-            answer.grounding.changes.append(f"Left the retracted {left} out of the consensus meter")
-        if chat is None or settings.answer.consensus not in ("auto", "llm"):
+        notes = answer.grounding.changes if answer.grounding else []
+        if len(voters) < len(answer.sources):
+            notes.append(f"Left the retracted {', '.join(f'[{s.number}]' for s in answer.sources if s.retracted)} "
+                         "out of the consensus meter")  # fmt: skip
+        read = checked.read
+        if read is not None and {s.number for s in voters} <= {p.number for p in read.papers}:
+            kept = [p for p in read.papers if p.number in {s.number for s in voters}]
+            answer.consensus = Consensus.from_papers(read.verdict, kept, method=read.method)
+            return Usage()
+        if read is not None:
+            notes.append("The model read the stances of the papers it was given; papers cited after that were "
+                         "not among them, so the offline meter weighed them all")  # fmt: skip
+        if chat is None or settings.answer.consensus not in ("auto", "llm") or checked.asked_meter:
             answer.consensus = await asyncio.to_thread(offline.meter, answer.question, voters, evidence)
             return Usage()
         answer.consensus, call = await LLMStance(chat, offline).meter(answer.question, voters, evidence)
-        if call.note and answer.grounding:
-            answer.grounding.changes.append(call.note)
+        if call.note:
+            notes.append(call.note)
         return call.usage
 
     async def _find(
@@ -265,6 +306,7 @@ class Pipeline:
         on_token: Callable[[str], None] | None = None,
         query: str | None = None,
         find: FindRequest | FindReport | str | bool | None = None,
+        on_stage: Callable[[str], None] | None = None,
         **overrides: Any,
     ) -> Answer:
         """Answer ``question`` from a collection: a sectioned, cited :class:`Answer`.
@@ -275,32 +317,41 @@ class Pipeline:
         literature services and stores what they find (``True``: for the question; a string: for that
         query; a :class:`~rag.types.FindRequest`; a :class:`~rag.types.FindReport`: a search already run);
         with no network the answer comes from the store as it is, and ``answer.found.note`` says so.
-        Other keyword arguments override settings by name.
+        ``on_stage`` is told what the pipeline is doing as each step starts ("Retrieving", "Drafting with
+        llm:…", …), for a progress display. Other keyword arguments override settings by name.
         """
         if not question or not question.strip():
             raise InputError("question", "is empty")
         settings = apply_overrides(settings or self.settings, overrides)
+        stage = on_stage or (lambda _: None)
         timings: dict[str, float] = {}
         started = t0 = time.perf_counter()
         found = await self._find(question, find, collection, settings)
         if found:
             timings["find"] = round(time.perf_counter() - t0, 3)
             t0 = time.perf_counter()
+        stage("Retrieving evidence")
         retriever = await asyncio.to_thread(self.retriever, settings, collection)
         evidence = await asyncio.to_thread(retriever.search, query or question, settings.answer.evidence_k, filters)
         evidence.sort(key=lambda e: e.chunk.retracted)  # stable: retracted papers last, the drafter's last resort
         timings["retrieve"] = round(time.perf_counter() - t0, 3)
         chat = self._chat_for(settings, chat)
-        if chat is not None:
-            chat = Deadline(chat, settings.llm.deadline_s)  # one budget for the answer's calls
+        if chat is not None:  # one deadline and one count of calls for all of the answer's calls
+            chat = Budget(chat, settings.llm.deadline_s, settings.llm.max_calls)
         t1 = time.perf_counter()
+        stage(f"Drafting with {chat.name}" if chat else "Drafting")
         draft = await self._draft(question, evidence, settings, chat, retriever, on_token)
         timings["draft"] = round(time.perf_counter() - t1, 3)
+        stage(f"Checking citations with {chat.name}" if chat else "Checking citations")
         answer = await self._finish(question, draft, evidence, settings, chat, timings)
+        if chat is not None and _mostly_unsupported(answer.grounding, settings.answer.fallback_below):
+            stage("The model's answer is mostly unsupported: drafting the extractive answer")
+            answer = await self._extractive_instead(answer, evidence, settings, retriever, timings)
         answer.found = found
         answer.markdown = render_markdown(answer.title, answer.sections, answer)
-        if on_token and chat is None:
-            on_token(answer.markdown)  # the offline drafter produces its text at once
+        if on_token and (chat is None or answer.fallback):
+            # the offline drafter produces its text at once; after a model's unsupported answer, say why it went
+            on_token((f"\n\n---\n\n*{answer.fallback}.*\n\n" if answer.fallback else "") + answer.markdown)
         elif on_token and answer.answerable:
             on_token("\n\n" + "\n".join(tail(answer)).strip() + "\n")  # the model streamed the body only
         timings["total"] = round(time.perf_counter() - started, 3)
@@ -318,10 +369,12 @@ class Pipeline:
     ) -> Answer:
         """Check the draft, build the answer, meter the consensus."""
         sections, sources, grounding, usage = draft.sections, draft.sources, None, draft.usage
+        checked = _Checked()
         if draft.answerable and sections:
             t = time.perf_counter()
-            sections, sources, grounding, judge_usage = await self._check(draft, evidence, settings, chat)
-            usage = usage.plus(judge_usage)
+            checked = await self._check(question, draft, evidence, settings, chat)
+            sections, sources, grounding = checked.sections, checked.sources, checked.grounding
+            usage = usage.plus(checked.usage)
             timings["check"] = round(time.perf_counter() - t, 3)
         answerable = draft.answerable and bool(draft.sections)
         if not draft.answerable or not sections:
@@ -342,13 +395,53 @@ class Pipeline:
             answer.citations = _citations(answer, grounding, evidence)
         if answer.answerable and answer.sources and settings.answer.consensus != "off":
             t = time.perf_counter()
-            answer.usage = answer.usage.plus(await self._consensus(answer, evidence, settings, chat))
+            answer.usage = answer.usage.plus(await self._consensus(answer, evidence, settings, chat, checked))
             timings["consensus"] = round(time.perf_counter() - t, 3)
         return answer
+
+    async def _extractive_instead(
+        self, answer: Answer, evidence: list[Evidence], settings: Settings, retriever: Retriever,
+        timings: dict[str, float],
+    ) -> Answer:  # fmt: skip
+        """The extractive answer, shown in place of a model's answer that its sources mostly do not support."""
+        g = answer.grounding
+        assert g is not None and g.citation_recall is not None  # as _mostly_unsupported found
+        t = time.perf_counter()
+        draft = await self._draft(answer.question, evidence, settings, None, retriever, None)
+        instead = await self._finish(answer.question, draft, evidence, settings, None, timings)
+        timings["fallback"] = round(time.perf_counter() - t, 3)
+        instead.fallback = (
+            f"The model's answer ({answer.drafter}) was mostly unsupported by its sources ({g.citation_recall:.0%} "
+            f"of its claims supported, below RAG_ANSWER__FALLBACK_BELOW={settings.answer.fallback_below:g}): "
+            "the extractive answer is shown instead"
+        )
+        if instead.grounding:
+            instead.grounding.changes.insert(0, instead.fallback)
+        instead.usage = instead.usage.plus(answer.usage)  # the model's calls were made, and count
+        return instead
 
     def answer(self, question: str, **kwargs: Any) -> Answer:
         """Synchronous :meth:`aanswer` (safe to call from inside a running event loop too)."""
         return _run_sync(self.aanswer(question, **kwargs))
+
+    def estimate(
+        self,
+        question: str,
+        *,
+        collection: str | None = None,
+        settings: Settings | None = None,
+        filters: Filters | None = None,
+        **overrides: Any,
+    ) -> Estimate:
+        """What answering ``question`` would cost with the configured model: retrieval runs, the model is not
+        called (see :mod:`rag.estimate`)."""
+        if not question or not question.strip():
+            raise InputError("question", "is empty")
+        settings = apply_overrides(settings or self.settings, overrides)
+        if not settings.llm.configured:
+            raise ConfigError(f"--estimate {_NEEDS_ENDPOINT}")
+        retriever = self.retriever(settings, collection)
+        return estimate(question, retriever.search(question, settings.answer.evidence_k, filters), settings)
 
 
 def _run_sync(coro: Any) -> Any:

@@ -136,7 +136,12 @@ class LLMSettings(BaseModel):
     )
     model: str | None = Field(None, description="Model name (RAG_LLM_MODEL); setting it alone means api.openai.com.")
     api_key: SecretStr | None = Field(None, description="API key; falls back to OPENAI_API_KEY.")
-    timeout: float = Field(120.0, gt=0, description="Seconds per request.")
+    timeout: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds to wait for the endpoint to connect, and then for each next piece of the "
+        "(always streamed) reply: a slow model that keeps writing is not cut off.",
+    )
     max_retries: int = Field(
         3, ge=0, le=10, description="Retries on 429, 5xx and dropped connections; a timeout is retried once."
     )
@@ -145,9 +150,34 @@ class LLMSettings(BaseModel):
         gt=0,
         description="Seconds for all of one answer's model calls, retries included (None: no limit). A drafting "
         "call still running then fails with LLMUnavailableError; a judge or meter call falls back to the offline "
-        "one. 300: three calls of a small local model on 2 CPU cores (~80 s each).",
+        "one. 300: two long calls of a small local model on 2 CPU cores (~80-120 s each), with room to spare.",
+    )
+    max_calls: int = Field(
+        2,
+        ge=1,
+        le=10,
+        description="Most model calls for one answer. 2: the draft, then one call that checks its citations and "
+        "reads the papers' stances; a re-ask for an ill-shaped draft spends the second, and the offline judge and "
+        "meter then stand in. 1: drafting only.",
     )
     temperature: float = Field(0.1, ge=0, le=2)
+    json_mode: bool = Field(
+        True,
+        description="Ask for a JSON object (`response_format`) on the check's and the meter's calls: OpenAI, "
+        "llama.cpp, Ollama and vLLM then constrain the reply to valid JSON. Off for an endpoint that rejects it.",
+    )
+    expected_answer_tokens: int = Field(
+        700,
+        ge=1,
+        description="Completion tokens a draft is expected to take, for `--estimate` (what make llm-check measured).",
+    )
+    expected_check_tokens: int = Field(
+        400, ge=1, description="Completion tokens the check's JSON reply is expected to take, for `--estimate`."
+    )
+    price_prompt: float | None = Field(
+        None, ge=0, description="USD per million prompt tokens, for `--estimate` (unset: no cost shown)."
+    )
+    price_completion: float | None = Field(None, ge=0, description="USD per million completion tokens.")
     max_tokens: int = Field(1500, ge=16, description="Most tokens in one answer.")
     context_tokens: int = Field(
         8192,
@@ -172,6 +202,13 @@ class AnswerSettings(BaseModel):
         0.30, ge=0, le=1, description="Below this best dense similarity the corpus is taken to hold no answer."
     )
     max_sections: int = Field(4, ge=1, le=10, description="Most body sections in an extractive answer.")
+    fallback_below: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="A model's answer with fewer of its claims supported than this (citation recall, after "
+        "repair) is not shown: the extractive answer is, with a note saying why. 0: always show the model's.",
+    )
     consensus: Literal["auto", "llm", "offline", "off"] = Field(
         "auto",
         description="Consensus meter: `auto` asks the LLM when one is configured (one extra call), else the "

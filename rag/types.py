@@ -412,7 +412,11 @@ class SentenceVerdict(BaseModel):
     chunk_id: str | None = Field(None, description="Chunk holding the quote.")
     page_start: int | None = Field(None, description="First page of the chunk holding the quote (PDFs).")
     page_end: int | None = Field(None, description="Last page of that chunk.")
-    action: str = Field("kept", description="What repair did: `kept`, `recited`, `rewritten`, `removed`, `flagged`.")
+    action: str = Field(
+        "kept",
+        description="What repair did: `kept`, `recited`, `cited` (an uncited claim cited after "
+        "the fact), `rewritten`, `removed`, `flagged`.",
+    )
     warning: str = Field("", description="E.g. `cites retracted [3]`: a retracted paper supports nothing.")
 
 
@@ -427,7 +431,12 @@ class GroundingReport(BaseModel):
     citation_precision: float | None = Field(
         None, description="Share of citations that are relevant to their sentence."
     )
-    uncited_rate: float | None = Field(None, description="Share of claim sentences without any citation.")
+    uncited_rate: float | None = Field(
+        None, description="Share of claim sentences without any citation, after citing what the evidence supports."
+    )
+    uncited_drafted_rate: float | None = Field(
+        None, description="Share of claim sentences the drafter left without any citation (before that repair)."
+    )
     invalid_citation_rate: float | None = Field(None, description="Share of citations pointing at no source.")
     sentences: list[SentenceVerdict] = Field(default_factory=list, description="Per-sentence receipt.")
     changes: list[str] = Field(default_factory=list, description="Human-readable list of repairs made.")
@@ -531,6 +540,9 @@ class Answer(BaseModel):
     grounding: GroundingReport | None = Field(None, description="Citation-grounding receipt.")
     consensus: Consensus | None = Field(None, description="Consensus meter over the cited papers.")
     drafter: str = Field("", description="Which drafter wrote it: `extractive` or `llm:<model>`.")
+    fallback: str = Field(
+        "", description="Why the model's answer was replaced by the extractive one (empty: it was not)."
+    )
     answerable: bool = Field(True, description="False when the corpus holds no evidence for the question.")
     usage: Usage = Field(default_factory=Usage, description="LLM calls, tokens and seconds per stage.")
     evidence: list[Evidence] = Field(default_factory=list, description="The evidence the drafter saw.")

@@ -5,6 +5,7 @@ Each scripted step is one of:
   ("status", 429|500|401|404) an error status with an OpenAI-style error body
   ("sleep", seconds)          answer only after a delay (to trigger client timeouts)
   ("garbage", "body")         a 200 with a body that is not valid JSON
+  ("cut", "reply")           a completion that stopped at max_tokens (finish_reason "length")
 The last step repeats when the script runs out.
 """
 
@@ -80,8 +81,9 @@ class FakeOpenAI:
                         ).encode(),
                     )
                     return
+                finish = "length" if kind == "cut" else "stop"
                 if payload.get("stream"):
-                    self._stream(str(value), payload)
+                    self._stream(str(value), payload, finish)
                 else:
                     body = {
                         "id": "chatcmpl-fake",
@@ -89,13 +91,13 @@ class FakeOpenAI:
                         "created": int(time.time()),
                         "model": payload.get("model", "fake-model"),
                         "choices": [
-                            {"index": 0, "message": {"role": "assistant", "content": value}, "finish_reason": "stop"}
+                            {"index": 0, "message": {"role": "assistant", "content": value}, "finish_reason": finish}
                         ],
                         "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
                     }
                     self._send(200, json.dumps(body).encode())
 
-            def _stream(self, text: str, payload: dict[str, Any]) -> None:
+            def _stream(self, text: str, payload: dict[str, Any], finish: str) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
@@ -111,6 +113,14 @@ class FakeOpenAI:
                     }
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                     self.wfile.flush()
+                stop = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": 0,
+                    "model": payload.get("model", "fake-model"),
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": finish}],
+                }
+                self.wfile.write(f"data: {json.dumps(stop)}\n\n".encode())
                 final = {
                     "id": "chatcmpl-fake",
                     "object": "chat.completion.chunk",

@@ -150,6 +150,32 @@ def test_stream_renumber_handles_split_keys():
     assert "".join(out) == "Claim [1] and [2][1]. [not a key] end"
 
 
+def test_stream_tidy_drops_think_blocks_split_anywhere_and_round_keys_are_renumbered():
+    from rag.draft.llm import StreamTidy
+    from rag.types import Chunk, Evidence
+
+    ev = [
+        Evidence(chunk=Chunk(chunk_id=f"c{i}", doc_id=f"d{i}", text="t", index=0, n_chunks=1, n_tokens=1,
+                             paper_hash="h"), score=1, rank=i)
+        for i in range(1, 4)
+    ]  # fmt: skip
+    out: list[str] = []
+    renumber = StreamRenumber(ev, out.append)
+    tidy = StreamTidy(renumber.feed)
+    for piece in [
+        "<thi",
+        "nk>cite [S3]? (S2",
+        ")</th",
+        "ink>\n# T\n\nA (S3",
+        ", S1) and 【S2】 (see [S1]) (n = 4",
+        "0) <b>.",
+    ]:
+        tidy.feed(piece)
+    tidy.flush()
+    renumber.flush()
+    assert "".join(out) == "\n# T\n\nA [1][2] and [3] (see [2]) (n = 40) <b>."
+
+
 def test_empty_question_and_bad_override(settings, corpus):
     # the caller's input errors are InputError (HTTP 400), naming the input; a missing endpoint is configuration
     with pytest.raises(InputError, match="question: is empty"):
@@ -181,16 +207,22 @@ def test_answer_through_a_real_openai_compatible_endpoint(settings, corpus, monk
     from tests.fake_openai import FakeOpenAI
 
     reply = "# Leaf Remodelling\n\nIntro sentence [S1].\n\n## Mitochondria\n\nThey act early [S1][S2].\n\n## Conclusion\n\nYes [S2]."
-    verdicts = '[{"id": 1, "score": 0.9, "quote": ""}, {"id": 2, "score": 0.9, "quote": ""}, {"id": 3, "score": 0.9, "quote": ""}]'
-    stances = '{"verdict": "possibly", "papers": [{"source": 1, "stance": "supports", "quote": ""}]}'
-    with FakeOpenAI([("status", 429), ("text", reply), ("text", verdicts), ("text", stances)]) as fake:
+    checked = json.dumps(
+        {
+            "claims": [{"id": i, "score": 0.9, "quote": ""} for i in (1, 2, 3)],
+            "papers": [{"source": n, "stance": "supports", "quote": ""} for n in (1, 2)],
+            "verdict": "possibly",
+        }
+    )  # one call checks the citations and reads the stances
+    with FakeOpenAI([("status", 429), ("text", reply), ("text", checked)]) as fake:
         monkeypatch.setenv("RAG_LLM_BASE_URL", fake.url)
         monkeypatch.setenv("RAG_LLM_MODEL", "fake-model")
         llm_settings = settings.model_copy(update={"llm": type(settings.llm)(base_url=fake.url, model="fake-model")})
         tokens = []
         a = answer(QUESTION, collection="qa-test", settings=llm_settings, on_token=tokens.append)
-    assert a.drafter == "llm:fake-model" and a.usage.llm_calls == 3  # the draft, the citation judge, the meter
-    assert len(fake.requests) == 4 and fake.requests[1]["stream"] is True  # one 429, retried once
+    assert a.drafter == "llm:fake-model" and a.usage.llm_calls == 2  # the draft; the citations and stances
+    assert len(fake.requests) == 3 and fake.requests[1]["stream"] is True  # one 429, retried once
+    assert "Claim 1 (cites 1" in fake.requests[2]["messages"][1]["content"]
     assert a.consensus.method == "llm:fake-model" and a.consensus.verdict == "possibly"
     assert a.grounding.judge == "llm-judge:fake-model"
     assert {v.score for v in a.grounding.sentences if v.citations} == {0.9}  # the endpoint's verdicts were used
@@ -202,8 +234,8 @@ def test_answer_through_a_real_openai_compatible_endpoint(settings, corpus, monk
 
 
 def test_one_deadline_for_an_answer_with_an_endpoint(settings, corpus):
-    """RAG_LLM__DEADLINE_S bounds the answer's calls together: a judge call past it falls back to the offline
-    judge (and the meter to the offline meter), each said in the receipt; a draft past it is an outage."""
+    """RAG_LLM__DEADLINE_S bounds the answer's calls together: a check call past it falls back to the offline
+    judge and meter, said in the receipt; a draft past it is an outage."""
     from tests.fake_openai import FakeOpenAI
 
     reply = "# Leaf Remodelling\n\nIntro sentence [S1].\n\n## Conclusion\n\nYes [S2]."
@@ -213,8 +245,9 @@ def test_one_deadline_for_an_answer_with_an_endpoint(settings, corpus):
     assert a.drafter == "llm:fake-model" and a.grounding.judge == "offline-v3"  # the judge that answered
     assert a.consensus.method == "offline-v1"
     notes = " ".join(a.grounding.changes)
-    assert notes.count("deadline of 1.5 s") == 2, a.grounding.changes  # the judge's call, then the meter's
-    assert len(fake.requests) == 2  # the meter's call was never sent: the deadline had passed
+    assert notes.count("deadline of 1.5 s") == 1, a.grounding.changes
+    assert "offline judge and meter used instead" in notes
+    assert len(fake.requests) == 2  # the draft and the check: the meter makes no call of its own
     with FakeOpenAI([("sleep", 3.0)]) as fake, pytest.raises(LLMUnavailableError, match=r"deadline of 1\.5 s"):
         llm = type(settings.llm)(base_url=fake.url, model="fake-model", timeout=10, max_retries=0, deadline_s=1.5)
         answer(QUESTION, collection="qa-test", settings=settings.model_copy(update={"llm": llm}))
@@ -241,7 +274,11 @@ def test_messy_replies_of_real_models_still_make_a_cited_answer(settings, corpus
     with FakeOpenAI([("text", MESSY_REPLIES[kind])]) as fake:
         llm = type(settings.llm)(base_url=fake.url, model="fake-model", max_retries=0)
         one_call = settings.model_copy(update={"llm": llm})
-        a = answer(QUESTION, collection="qa-test", settings=one_call, judge="offline", consensus="offline")
+        tokens: list[str] = []
+        a = answer(
+            QUESTION, collection="qa-test", settings=one_call, judge="offline", consensus="offline",
+            on_token=tokens.append,
+        )  # fmt: skip
     assert len(fake.requests) == 1
     assert a.title == "Leaf Remodelling" and a.sections[-1].title == "Conclusion", kind
     body = [sentence for section in a.sections for sentence in section.sentences]
@@ -249,6 +286,8 @@ def test_messy_replies_of_real_models_still_make_a_cited_answer(settings, corpus
     assert a.sources and not any(c.startswith("Dropped citations") for c in a.grounding.changes), kind
     for leftover in ("[S", "(S1", "【", "<think>", "```", "Sure!"):
         assert leftover not in a.markdown, (kind, leftover)
+    for leftover in ("[S", "(S1", "【", "<think>", "maybe"):  # the stream is tidied as it goes, too
+        assert leftover not in "".join(tokens), (kind, leftover)
 
 
 def test_evidence_is_cut_to_the_models_context_window(settings, corpus):
@@ -296,16 +335,25 @@ def test_offline_answers_come_with_a_grounding_receipt(settings, corpus):
 
 def test_llm_mode_uses_the_llm_judge_in_one_more_call(settings, corpus):
     draft = "# T\n\n## Findings\n\nMitochondria change early in programmed cell death [S1].\n\n## Conclusion\n\nThe moon is made of cheese [S1]."
+    scores = [{"id": 1, "score": 0.9, "quote": ""}, {"id": 2, "score": 0.02, "quote": ""}]
 
-    def judge_reply(messages):
-        n = messages[1].content.count("Claim ")
-        assert n == 2
-        return '[{"id": 1, "score": 0.9, "quote": ""}, {"id": 2, "score": 0.02, "quote": ""}]'
+    def checked(messages):
+        assert messages[1].content.count("Claim ") == 2 and "Question: " in messages[1].content
+        return json.dumps({"claims": scores, "papers": [{"source": 1, "stance": "supports"}], "verdict": "yes"})
 
-    chat = ScriptedChat([draft, judge_reply])
-    a = answer(QUESTION, collection="qa-test", settings=settings, chat=chat, mode="strict")
+    chat = ScriptedChat([draft, checked])
+    a = answer(QUESTION, collection="qa-test", settings=settings, chat=chat, mode="strict", fallback_below=0)
     assert a.usage.llm_calls == 2 and a.grounding.judge == "llm-judge:scripted"
+    assert a.consensus.method == "llm:scripted" and a.consensus.verdict == "yes"
     assert "cheese" not in a.markdown and any("Removed" in c for c in a.grounding.changes)
+
+    def judge_only(messages):  # the meter offline: the judge's own call, a JSON list
+        assert messages[1].content.count("Claim ") == 2 and "Question: " not in messages[1].content
+        return json.dumps(scores)
+
+    chat = ScriptedChat([draft, judge_only])
+    b = answer(QUESTION, collection="qa-test", settings=settings, chat=chat, mode="strict", consensus="offline")
+    assert b.usage.llm_calls == 2 and b.grounding.judge == "llm-judge:scripted" and b.consensus.method == "offline-v1"
 
 
 def test_pipeline_caches_are_bounded():

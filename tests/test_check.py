@@ -259,3 +259,38 @@ def test_contradicting_claim_scores_below_its_paraphrase(judge):
     agrees = judge.support("PDPN activates the C-type lectin receptor CLEC-2.", source).score
     turned = judge.support("PDPN inhibits the C-type lectin receptor CLEC-2.", source).score
     assert agrees >= judge.threshold > turned
+
+
+def test_uncited_claims_are_cited_after_the_fact(judge, evidence):
+    s = [
+        Sentence(text="Hip fracture incidence was reduced by 26% in the treated group.", citations=[]),
+        Sentence(text="Half of all patients improved significantly after 12 weeks of treatment.", citations=[]),
+    ]
+    sections, _, report = verdicts(s, evidence, judge)
+    kept = sections[0].sentences
+    assert kept[0].text == "Hip fracture incidence was reduced by 26% in the treated group [1]." and kept[
+        0
+    ].citations == [1]
+    assert [v.action for v in report.sentences] == ["cited", "flagged"] and kept[1].flagged
+    assert [v.verdict for v in report.sentences] == ["supported", "uncited"]
+    assert "26%" in report.sentences[0].quote and report.sentences[0].chunk_id == "c1"
+    assert report.uncited_drafted_rate == 1.0 and report.uncited_rate == 0.5 and report.citation_recall == 0.5
+    assert any(c.startswith("Cited after the fact:") for c in report.changes)
+    strict, _, strict_report = verdicts(s, evidence, judge, mode="strict")
+    assert [x.citations for x in strict[0].sentences] == [[1]]
+    assert [v.action for v in strict_report.sentences] == ["cited", "removed"]
+
+
+def test_a_claim_two_papers_support_is_cited_to_both(judge):
+    text = "Daily vitamin D3 with calcium increased lumbar spine bone mineral density by 2.1% over two years."
+    chunks = [
+        Chunk(chunk_id=f"c{i}", doc_id=f"d{i}", text=f"{text} Study {i}.", index=0, n_chunks=1, n_tokens=30,
+              paper_hash="h")
+        for i in (1, 2)
+    ]  # fmt: skip
+    evidence = [Evidence(chunk=c, score=1.0, rank=i) for i, c in enumerate(chunks, start=1)]
+    sections, sources, _ = check(
+        [Section(title="Findings", sentences=[Sentence(text=text, citations=[])])], [], evidence, judge
+    )
+    assert sections[0].sentences[0].citations == [1, 2] and sections[0].sentences[0].text.endswith("[1][2].")
+    assert [s.doc_id for s in sources] == ["d1", "d2"]

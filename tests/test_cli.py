@@ -80,3 +80,26 @@ def test_preset_help_names_the_real_presets():
 
     result = runner.invoke(app, ["ingest", "--help"])
     assert all(name in result.stdout for name in PRESETS) and "quality" not in result.stdout
+
+
+def test_ask_shows_the_step_and_its_seconds_on_a_terminal(settings, scifact_slice, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import rag.cli
+
+    monkeypatch.setenv("RAG_HOME", str(settings.home))
+    assert runner.invoke(app, ["ingest", str(scifact_slice), "-c", "cli-test", "--no-progress"]).exit_code == 0
+    screen = io.StringIO()
+    monkeypatch.setattr(rag.cli, "err", Console(file=screen, force_terminal=True, width=100))
+    title = json.loads(scifact_slice.read_text().splitlines()[0])["title"]
+    result = runner.invoke(app, ["ask", title, "-c", "cli-test", "--plain"])
+    assert result.exit_code == 0, result.output
+    shown = screen.getvalue()
+    assert "Retrieving evidence … " in shown and " s" in shown  # the step, then its seconds
+    assert "Retrieving" not in result.stdout  # the answer's stream stays clean
+    quiet = io.StringIO()
+    monkeypatch.setattr(rag.cli, "err", Console(file=quiet, force_terminal=False))
+    assert runner.invoke(app, ["ask", title, "-c", "cli-test", "--plain"]).exit_code == 0
+    assert quiet.getvalue() == ""  # not a terminal: no spinner

@@ -127,23 +127,31 @@ def test_answer_carries_the_offline_meter(aspirin):
 def test_answer_asks_the_model_and_falls_back(aspirin):
     draft = "# Aspirin\n\nAspirin lowered colorectal cancer risk [S1].\n\n## Conclusion\n\nIt helps [S1]."
 
-    def stances(messages):
-        assert "Does aspirin reduce" in messages[-1].content and "<source id=" in messages[-1].content
-        return json.dumps({"verdict": "yes", "papers": [{"source": 1, "stance": "supports", "quote": ""}]})
+    claims = [{"id": 1, "score": 0.9, "quote": ""}, {"id": 2, "score": 0.9, "quote": ""}]
 
-    judge = json.dumps([{"claim": 1, "supported": True, "quote": ""}, {"claim": 2, "supported": True, "quote": ""}])
-    chat = ScriptedChat([draft, judge, stances])
+    def checked(messages):  # the citations and the stances, in one call
+        assert "Does aspirin reduce" in messages[-1].content and "<source id=" in messages[-1].content
+        papers = [{"source": "S1", "stance": "supports", "quote": ""}]  # "S1" for 1, as small models write it
+        return "```json\n" + json.dumps({"claims": claims, "papers": papers, "verdict": "yes"}) + "\n```"
+
+    chat = ScriptedChat([draft, checked])
     tokens: list[str] = []
     a = answer(QUESTION, collection="aspirin", settings=aspirin, chat=chat, on_token=tokens.append)
     assert a.consensus is not None and a.consensus.method == "llm:scripted" and a.consensus.verdict == "yes"
-    assert a.usage.llm_calls == 3
+    assert a.usage.llm_calls == 2
     assert "".join(tokens).rstrip().endswith(a.markdown.rstrip().split("\n")[-1])  # the tail is streamed too
     assert "**Consensus meter: Yes**" in "".join(tokens)
 
-    broken = ScriptedChat([draft, judge, "I cannot answer in JSON."])
+    half = ScriptedChat([draft, json.dumps({"claims": claims, "papers": [], "verdict": "perhaps"})])
+    h = answer(QUESTION, collection="aspirin", settings=aspirin, chat=half)
+    assert h.grounding.judge == "llm-judge:scripted" and h.consensus.method == "offline-v1"  # each half on its own
+    assert any("LLM consensus unusable, offline meter used instead: unknown verdict" in c for c in h.grounding.changes)
+
+    broken = ScriptedChat([draft, "I cannot answer in JSON."])
     b = answer(QUESTION, collection="aspirin", settings=aspirin, chat=broken)
-    assert b.consensus is not None and b.consensus.method == "offline-v1"
-    assert any("LLM consensus unusable" in c for c in b.grounding.changes)
+    assert b.consensus is not None and b.consensus.method == "offline-v1" and b.grounding.judge == "offline-v3"
+    assert any("LLM check unusable, offline judge and meter used instead" in c for c in b.grounding.changes)
+    assert b.usage.llm_calls == 2  # the meter made no call of its own
 
 
 def test_decision_scoring_by_hand():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rag.errors import ConfigError, LLMResponseError, LLMUnavailableError
-from rag.llm import Deadline, Message, OpenAIChat, OpenAIEmbedder
+from rag.llm import Budget, Message, OpenAIChat, OpenAIEmbedder
 from rag.settings import LLMSettings, Settings
 from tests.fake_openai import FakeOpenAI
 
@@ -22,8 +22,10 @@ def chat_for(url: str, **kw) -> OpenAIChat:
 async def test_completion_and_usage():
     with FakeOpenAI([("text", "Hello there [S1].")]) as fake:
         done = await chat_for(fake.url).complete(MESSAGES)
-    assert done.text == "Hello there [S1]." and done.prompt_tokens == 11 and done.completion_tokens == 7
+    # always streamed (a slow model's reply is not cut off by the timeout); the usage is what the stream reported
+    assert done.text == "Hello there [S1]." and done.prompt_tokens == 11 and done.completion_tokens == 4
     sent = fake.requests[0]
+    assert sent["stream"] is True and not done.truncated
     assert sent["model"] == "fake-model" and [m["role"] for m in sent["messages"]] == ["system", "user"]
 
 
@@ -64,9 +66,9 @@ async def test_a_refused_connection_is_not_retried():
 
 
 async def test_one_deadline_for_all_of_an_answers_calls():
-    """Calls wrapped in one Deadline share its seconds: a slow second call fails when the first used most."""
+    """Calls wrapped in one Budget share its seconds: a slow second call fails when the first used most."""
     with FakeOpenAI([("sleep", 0.6), ("sleep", 0.6)]) as fake:
-        chat = Deadline(chat_for(fake.url, timeout=5, max_retries=0), 1.0)
+        chat = Budget(chat_for(fake.url, timeout=5, max_retries=0), 1.0)
         assert (await chat.complete(MESSAGES)).text == "Late reply."
         with pytest.raises(LLMUnavailableError, match=r"deadline of 1 s \(RAG_LLM__DEADLINE_S\)"):
             await chat.complete(MESSAGES)
@@ -118,3 +120,17 @@ def test_remote_embeddings_go_in_bounded_concurrent_batches_in_order_and_are_ret
     # the fake's vector starts with the text's length: order is kept across concurrent batches
     lengths = vectors[:, 0] / vectors[:, 1]
     assert list(np.round(lengths).astype(int)) == [len(t) for t in texts]
+
+
+async def test_a_call_can_cap_its_reply_and_ask_for_json():
+    with FakeOpenAI([("text", "{}")]) as fake:
+        await chat_for(fake.url).complete(MESSAGES, max_tokens=130, json_object=True)
+        await chat_for(fake.url).complete(MESSAGES, max_tokens=99_999)
+        await chat_for(fake.url, json_mode=False).complete(MESSAGES, json_object=True)
+    capped, over, plain = fake.requests
+    assert capped["response_format"] == {"type": "json_object"} and 130 in (
+        capped.get("max_tokens"),
+        capped.get("max_completion_tokens"),
+    )
+    assert 1500 in (over.get("max_tokens"), over.get("max_completion_tokens"))  # never above RAG_LLM__MAX_TOKENS
+    assert "response_format" not in plain

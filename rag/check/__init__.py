@@ -8,8 +8,8 @@
 """
 
 from rag.check.base import Judge, Support, quote_location, quoted
-from rag.check.grounding import check, claims_to_check, needs_citation
-from rag.check.llm_judge import LLMJudge
+from rag.check.grounding import check, cited_claims, claims_to_check, needs_citation
+from rag.check.llm_judge import LLMJudge, verdicts_from
 from rag.check.nli import NLIJudge
 from rag.check.offline import CLASH_FEATURES, FEATURES, POLARITY_FEATURES, OfflineJudge, numbers, specific_terms
 
@@ -23,10 +23,12 @@ __all__ = [
     "OfflineJudge",
     "Support",
     "check",
+    "cited_claims",
     "claims_to_check",
     "needs_citation",
     "numbers",
     "quote_location",
     "quoted",
     "specific_terms",
+    "verdicts_from",
 ]

@@ -21,6 +21,7 @@ from rag.types import Evidence, GroundingReport, Section, Sentence, SentenceVerd
 
 _MIN_CLAIM_WORDS = 5  # shorter sentences are connectives or fragments, not claims
 _SHOWN = 120  # characters of a sentence quoted in a repair note
+_MOST_ATTRIBUTED = 2  # papers a claim is cited to after the fact: the best, and one more that also supports it
 
 
 def needs_citation(sentence: Sentence) -> bool:
@@ -51,25 +52,33 @@ def _passages(
     return passages, owners
 
 
-def claims_to_check(
+def cited_claims(
     sections: list[Section], sources: list[Source], evidence: Sequence[Evidence]
-) -> list[tuple[str, list[str]]]:
-    """Every cited sentence with the passages its valid citations point at (what a judge is asked)."""
+) -> list[tuple[str, list[int], list[str]]]:
+    """Every cited sentence with its valid citations and the passages they point at."""
     chunks_of = _chunks_of(sources, evidence)
     items = []
     for section in sections:
         for sentence in section.sentences:
             valid = [n for n in sentence.citations if n in chunks_of]
             if valid:
-                items.append((strip_markers(sentence.text), _passages(valid, chunks_of)[0]))
+                items.append((strip_markers(sentence.text), valid, _passages(valid, chunks_of)[0]))
     return items
+
+
+def claims_to_check(
+    sections: list[Section], sources: list[Source], evidence: Sequence[Evidence]
+) -> list[tuple[str, list[str]]]:
+    """Every cited sentence with the passages its valid citations point at (what a judge is asked)."""
+    return [(claim, passages) for claim, _, passages in cited_claims(sections, sources, evidence)]
 
 
 @dataclass
 class _Tally:
     claims: int = 0
     supported: int = 0
-    uncited: int = 0
+    uncited: int = 0  # after repair
+    uncited_drafted: int = 0
     citations: int = 0
     relevant: int = 0
     invalid: int = 0
@@ -80,6 +89,7 @@ class _Tally:
             round(self.relevant / max(self.citations - self.invalid, 1), 4) if self.citations else None
         )
         report.uncited_rate = round(self.uncited / self.claims, 4) if self.claims else None
+        report.uncited_drafted_rate = round(self.uncited_drafted / self.claims, 4) if self.claims else None
         report.invalid_citation_rate = round(self.invalid / self.citations, 4) if self.citations else None
 
 
@@ -108,14 +118,29 @@ class _Checker:
         if bad:
             verdict.verdict = "invalid_citation"
         if not sentence.citations:
-            if not worthy:
-                return sentence
-            self.tally.uncited += 1
-            verdict.verdict, verdict.action = "uncited", "flagged"
-            # a claim with no citation cannot be re-cited with confidence of what it meant: keep it, marked
-            self.report.changes.append(f"Flagged a claim without citation: {sentence.text[:_SHOWN]}")
-            return sentence.model_copy(update={"flagged": True})
+            return self._uncited(section, sentence, verdict) if worthy else sentence
         return self._judged(section, sentence, verdict, bad, worthy)
+
+    def _uncited(self, section: Section, sentence: Sentence, verdict: SentenceVerdict) -> Sentence | None:
+        """A claim the drafter left uncited: cited after the fact to the evidence that supports it (as ALCE and
+        OpenScholar attribute), else flagged, or removed in ``strict``."""
+        self.tally.uncited_drafted += 1
+        cited = self._attribute(strip_markers(sentence.text), sentence, verdict, "cited")
+        if cited is not None:
+            self.tally.supported += 1
+            self.report.changes.append(f"Cited after the fact: {cited.text[:_SHOWN]}")
+            return cited
+        self.tally.uncited += 1
+        verdict.verdict = "uncited"
+        if self.mode == "strict":
+            verdict.action = "removed"
+            self.report.changes.append(
+                f"Removed an uncited, unsupported claim from “{section.title}”: {sentence.text[:_SHOWN]}"
+            )
+            return None
+        verdict.action = "flagged"
+        self.report.changes.append(f"Flagged a claim without citation: {sentence.text[:_SHOWN]}")
+        return sentence.model_copy(update={"flagged": True})
 
     def _judged(
         self, section: Section, sentence: Sentence, verdict: SentenceVerdict, bad: list[int], worthy: bool
@@ -171,22 +196,40 @@ class _Checker:
 
     def _recite(self, claim: str, sentence: Sentence, verdict: SentenceVerdict) -> Sentence | None:
         """Point an unsupported sentence at the evidence that supports it best, if any does."""
+        repaired = self._attribute(claim, sentence, verdict, "recited")
+        if repaired is not None:
+            self.report.changes.append(f"Re-cited to {_marks(repaired.citations)}: {repaired.text[:_SHOWN]}")
+        return repaired
+
+    def _attribute(self, claim: str, sentence: Sentence, verdict: SentenceVerdict, action: str) -> Sentence | None:
+        """The sentence cited to the evidence chunk that supports it best and, from another paper, a second one
+        that supports it too; None when no chunk does. The verdict's receipt is the best one's."""
         candidates = [e for e in self.evidence if not e.chunk.retracted]
-        if not candidates:
+        found: list[tuple[Evidence, Support]] = []
+        for _ in range(_MOST_ATTRIBUTED):
+            if not candidates:
+                break
+            result = self.judge.support(claim, [e.chunk.text for e in candidates])
+            if not result.supported(self.judge.threshold):
+                break
+            ev = candidates[result.passage]
+            found.append((ev, result))
+            candidates = [e for e in candidates if e.chunk.doc_id != ev.chunk.doc_id]
+        if not found:
             return None
-        result = self.judge.support(claim, [e.chunk.text for e in candidates])
-        if not result.supported(self.judge.threshold):
-            return None
-        ev = candidates[result.passage]
-        source = source_for(self.sources, ev.chunk)
-        text = with_citation(strip_markers(sentence.text), source.number)
-        verdict.action = "recited"
-        verdict.best_source, verdict.chunk_id, verdict.score = source.number, ev.chunk.chunk_id, round(result.score, 4)
+        numbers_ = [source_for(self.sources, ev.chunk).number for ev, _ in found]
+        text = with_citation(strip_markers(sentence.text), *numbers_)
+        (ev, result), number = found[0], numbers_[0]
+        verdict.verdict, verdict.action = "supported", action
+        verdict.best_source, verdict.chunk_id, verdict.score = number, ev.chunk.chunk_id, round(result.score, 4)
         verdict.page_start, verdict.page_end = ev.chunk.page_start, ev.chunk.page_end
         verdict.quote = ev.chunk.text[result.span[0] : result.span[1]]
         verdict.quote_span = result.span
-        self.report.changes.append(f"Re-cited to [{source.number}]: {text[:_SHOWN]}")
-        return sentence.model_copy(update={"text": text, "citations": [source.number], "warning": ""})
+        return sentence.model_copy(update={"text": text, "citations": numbers_, "warning": ""})
+
+
+def _marks(numbers_: list[int]) -> str:
+    return "".join(f"[{n}]" for n in numbers_)
 
 
 def _drop_invalid(sentence: Sentence, bad: list[int]) -> Sentence:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 
 from rag.check.base import Judge, Support
-from rag.llm import ChatModel, Message, complete_parsed
+from rag.llm import ChatModel, Message, complete_parsed, json_reply_tokens
 from rag.prompts import fence, render
 from rag.types import LLMCall
 
@@ -44,17 +44,24 @@ class LLMJudge:
             Message("user", render("judge_user_v1", n_claims=len(items), claims="\n\n".join(blocks))),
         ]
         verdicts, call = await complete_parsed(
-            self.chat, messages, lambda text: _parse_verdicts(text, len(items)), _UNUSABLE
+            self.chat,
+            messages,
+            lambda text: verdicts_from(_json_array(text), len(items)),
+            _UNUSABLE,
+            max_tokens=json_reply_tokens(len(items)),
         )
-        if verdicts is None:
-            return call
+        if verdicts is not None:
+            self.accept(items, verdicts)
+        return call
+
+    def accept(self, items: Sequence[tuple[str, Sequence[str]]], verdicts: Sequence[tuple[float, str]]) -> None:
+        """Take the model's ``(score, quote)`` for each ``(claim, passages)``, however they were asked for."""
         for (claim, passages), (score, quote) in zip(items, verdicts, strict=True):
             p, span = _locate(quote, passages)
             if span is None:  # no exact quote: take the offline judge's best sentence as the receipt
                 best = self.fallback.support(claim, passages)
                 p, span = best.passage, best.span
             self._verdicts[(claim, tuple(passages))] = Support(score, p, span)
-        return call
 
     def support(self, claim: str, passages: Sequence[str]) -> Support:
         found = self._verdicts.get((claim, tuple(passages)))
@@ -66,11 +73,15 @@ class LLMJudge:
         return Support(min(max(score, 0.0), 1.0), fallback.passage, fallback.span)
 
 
-def _parse_verdicts(text: str, n: int) -> list[tuple[float, str]]:
+def _json_array(text: str) -> object:
     match = re.search(r"\[.*\]", text, re.DOTALL)
     if not match:
         raise ValueError("no JSON array in the reply")
-    data = json.loads(match.group(0))
+    return json.loads(match.group(0))
+
+
+def verdicts_from(data: object, n: int) -> list[tuple[float, str]]:
+    """The ``(score, quote)`` of each of ``n`` claims from the model's JSON list (ValueError if it is not one)."""
     if not isinstance(data, list) or len(data) != n:
         raise ValueError(f"expected {n} verdicts, got {len(data) if isinstance(data, list) else type(data).__name__}")
     out = []

@@ -1,19 +1,21 @@
-"""The LLM drafter: one chat-model call, the sources fenced as data, ``[S3]`` keys renumbered to ``[n]``."""
+"""The LLM drafter: one chat-model call (and one re-ask when its reply is ill-shaped), the sources fenced
+as data, ``[S3]`` keys renumbered to ``[n]``."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-from rag.errors import ConfigError, LLMResponseError
-from rag.lang.citations import KEY, SourceNumbers, renumber_keys
+from rag.errors import ConfigError, LLMError, LLMResponseError
+from rag.lang.citations import KEY, ROUND_KEYS, SourceNumbers, StreamRenumber, renumber_keys, strip_markers
 from rag.lang.lexicon import title_from_question
 from rag.lang.sentences import split_sentences
 from rag.llm import ChatModel, Message
 from rag.prompts import fence, render
 from rag.settings import Settings
 from rag.tokens import count_tokens
-from rag.types import Draft, Evidence, Section, Sentence
+from rag.types import Draft, Evidence, Section, Sentence, Usage
 
 INSUFFICIENT = "INSUFFICIENT_EVIDENCE"
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -21,7 +23,6 @@ _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _SOURCE_LIST = re.compile(r"(?i)^(sources|references)\b")  # the model's own list: we render ours
 _THINKING = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL | re.IGNORECASE)  # reasoning models' scratchpad
 _FENCED = re.compile(r"\A```[\w-]*\n(.*?)\n```\s*\Z", re.DOTALL)  # the whole reply in one code fence
-_ROUND_KEYS = re.compile(r"[(【]\s*(S\d+(?:\s*[,;–-]\s*S?\d+)*)\s*[)】]")  # "(S1, S2)", "【S1】"
 
 
 def tidy_reply(text: str) -> str:
@@ -35,7 +36,46 @@ def tidy_reply(text: str) -> str:
     first_title = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
     if first_title and not any(KEY.search(line) for line in lines[:first_title]):
         lines = lines[first_title:]
-    return _ROUND_KEYS.sub(r"[\1]", "\n".join(lines))
+    return ROUND_KEYS.sub(r"[\1]", "\n".join(lines))
+
+
+class StreamTidy:
+    """What :func:`tidy_reply` takes off a whole reply, taken off a streamed one as it arrives: a ``<think>``
+    block is not passed on (the keys are the renumbering's job, after this)."""
+
+    _OPEN, _CLOSE = "<think>", "</think>"
+
+    def __init__(self, sink: Callable[[str], None]) -> None:
+        self.sink, self._pending, self._thinking = sink, "", False
+
+    def feed(self, piece: str) -> None:
+        self._pending += piece
+        out = []
+        while self._pending:
+            tag = self._CLOSE if self._thinking else self._OPEN
+            at = self._pending.lower().find(tag)
+            if at < 0:
+                keep = _partial_tag(self._pending, tag)  # "<thi" may be the start of the tag
+                if not self._thinking:
+                    out.append(self._pending[: len(self._pending) - keep])
+                self._pending = self._pending[len(self._pending) - keep :]
+                break
+            if not self._thinking:
+                out.append(self._pending[:at])
+            self._pending, self._thinking = self._pending[at + len(tag) :], not self._thinking
+        if "".join(out):
+            self.sink("".join(out))
+
+    def flush(self) -> None:
+        if self._pending and not self._thinking:
+            self.sink(self._pending)
+        self._pending = ""
+
+
+def _partial_tag(text: str, tag: str) -> int:
+    """How many of ``text``'s last characters are the start of ``tag``."""
+    lowered = text.lower()
+    return next((n for n in range(min(len(tag) - 1, len(text)), 0, -1) if tag.startswith(lowered[-n:])), 0)
 
 
 def format_sources(evidence: Sequence[Evidence]) -> str:
@@ -74,7 +114,8 @@ def parse_llm_markdown(text: str, evidence: Sequence[Evidence]) -> tuple[str, li
         heading = _HEADING.match(line)
         if heading:
             flush()
-            level, name = len(heading.group(1)), KEY.sub("", heading.group(2)).strip()  # no keys in headings
+            # no keys in headings, nor a second run of hashes ("## ## Limitations") or a colon after them
+            level, name = len(heading.group(1)), KEY.sub("", heading.group(2)).strip().lstrip("#").strip().rstrip(":")
             if level == 1 and not title:
                 title = name
                 continue
@@ -122,34 +163,171 @@ def fitting(question: str, evidence: Sequence[Evidence], settings: Settings) -> 
     )
 
 
-class LLMDrafter:
-    """Drafts with one chat-model call."""
+_SOURCE_BLOCK = re.compile(r"<source\b[^>]*>.*?</source>", re.DOTALL)
+_ECHO_WORDS = 6  # a sentence this long found in the prompt's instructions was read back from them, not written
+_CONCLUSION = re.compile(r"(?i)^(conclusions?|summary|bottom line)\b")
+_FINISHED = re.compile(r"[.!?)\]\"'”]\s*$")  # how a finished sentence ends (a citation, a quote, a stop)
 
-    def __init__(self, chat: ChatModel, settings: Settings) -> None:
-        self.chat, self.settings = chat, settings
+
+def shape_faults(draft: Draft, n_sources: int, truncated: bool = False) -> list[str]:
+    """What is wrong with a draft's shape, each said so the model can put it right (empty: nothing)."""
+    faults = []
+    if not any(s.citations for section in draft.sections for s in section.sentences):
+        faults.append(
+            "no sentence cites a source: end each finding with the keys of its sources, like [S1] or [S2][S4]"
+        )
+    if draft.invalid_keys:
+        faults.append(
+            f"it cites {', '.join(sorted(set(draft.invalid_keys)))}, which were not given: use only S1 to S{n_sources}"
+        )
+    titles = [s.title for s in draft.sections if s.title != "Introduction"]
+    repeated = sorted({t for t in titles if titles.count(t) > 1})
+    if repeated:
+        faults.append(
+            f"the heading {', '.join(repr(t) for t in repeated)} is used more than once: give each section its own theme"
+        )
+    if not any(_CONCLUSION.match(t) for t in titles):
+        faults.append("it has no `## Conclusion` section")
+    if truncated:
+        faults.append("it was cut off at the length limit: write a shorter answer")
+    return faults
+
+
+def _unfinished(sentence: str) -> bool:
+    return not _FINISHED.search(sentence)
+
+
+@dataclass
+class _Reply:
+    """One model reply, read: the draft it makes (None if none), what is wrong with its shape, its cost."""
+
+    text: str
+    usage: Usage
+    draft: Draft | None = None
+    faults: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    insufficient: bool = False
+
+
+class LLMDrafter:
+    """Drafts with one chat-model call, and one more (``reask``) when the reply's shape is wrong: no citation
+    keys, unknown keys, a heading twice, too few sections, no Conclusion, cut off at max_tokens."""
+
+    def __init__(self, chat: ChatModel, settings: Settings, reask: bool = True) -> None:
+        self.chat, self.settings, self.reask = chat, settings, reask
 
     async def draft(
         self, question: str, evidence: Sequence[Evidence], on_token: Callable[[str], None] | None = None
     ) -> Draft:
+        """``on_token`` gets the reply as it streams, its ``[S3]`` keys already renumbered to ``[n]``."""
         evidence, note = fitting(question, evidence, self.settings)
         messages = build_messages(question, evidence, self.settings)
-        completion = await self.chat.complete(messages, on_token=on_token)
-        usage = completion.usage()
+        reply = await self._ask(question, messages, evidence, on_token)
+        if reply.faults and self.reask:
+            reply = await self._reask(question, messages, evidence, reply, on_token)
+        if reply.draft is None:
+            if reply.insufficient:
+                title = title_from_question(question)
+                return Draft(title=title, drafter=self.chat.name, usage=reply.usage, answerable=False)
+            raise LLMResponseError(f"The model's answer had no usable text: {reply.text[:200]!r}")
+        draft = reply.draft
+        draft.usage = reply.usage
+        draft.notes = [n for n in (note, *reply.notes, _dropped(draft.invalid_keys)) if n]
+        return draft
+
+    async def _reask(
+        self,
+        question: str,
+        messages: list[Message],
+        evidence: Sequence[Evidence],
+        first: _Reply,
+        on_token: Callable[[str], None] | None,
+    ) -> _Reply:
+        """Ask once more, naming each fault (as instructor re-asks on a validation error); the second reply
+        stands unless it came out worse."""
+        said = "; ".join(f.split(":")[0] for f in first.faults)  # the faults, without what to do about them
+        if on_token:
+            on_token(f"\n\n---\n\n*The model was asked again: {said}.*\n\n")
+        fix = render("draft_fix_v1", faults="\n".join(f"- {f}" for f in first.faults), n_sources=len(evidence))
+        again = [*messages, Message("assistant", first.text), Message("user", fix)]
+        try:
+            second = await self._ask(question, again, evidence, on_token)
+        except LLMError as exc:  # out of time or calls, or the endpoint went: the first answer still stands
+            first.notes.append(f"Asked the model again, once ({said}), and it failed ({exc}): its first answer kept")
+            return first
+        better = second.draft is not None and len(second.faults) <= len(first.faults)
+        kept = second if better else first
+        kept.usage = first.usage.plus(second.usage)
+        kept.notes.append(
+            f"Asked the model again, once ({said}): {'its second' if better else 'its first'} answer kept"
+        )
+        return kept
+
+    async def _ask(
+        self,
+        question: str,
+        messages: list[Message],
+        evidence: Sequence[Evidence],
+        on_token: Callable[[str], None] | None,
+    ) -> _Reply:
+        renumber = StreamRenumber(evidence, on_token) if on_token else None
+        tidy = StreamTidy(renumber.feed) if renumber else None
+        completion = await self.chat.complete(messages, on_token=tidy.feed if tidy else None)
+        if tidy and renumber:
+            tidy.flush()
+            renumber.flush()
+        reply = _Reply(text=completion.text, usage=completion.usage())
         text = tidy_reply(completion.text)
         if text.startswith(INSUFFICIENT):
-            return Draft(title=title_from_question(question), drafter=self.chat.name, usage=usage, answerable=False)
+            reply.insufficient = True
+            return reply
         title, sections, numbers, invalid = parse_llm_markdown(text, evidence)
-        if not sections:
-            raise LLMResponseError(f"The model's answer had no usable text: {text[:200]!r}")
-        return Draft(
-            title=title or title_from_question(question),
-            sections=sections,
-            sources=numbers.sources,
-            drafter=self.chat.name,
-            usage=usage,
-            invalid_keys=invalid,
-            notes=[n for n in (note, _dropped(invalid)) if n],
-        )
+        if completion.truncated and sections and _unfinished(sections[-1].sentences[-1].text):
+            sections[-1].sentences.pop()
+            sections = [s for s in sections if s.sentences]
+            reply.notes.append(
+                f"The model stopped at {self.settings.llm.max_tokens:,} tokens (RAG_LLM__MAX_TOKENS): its unfinished "
+                "last sentence was dropped"
+            )
+        sections, repeats = _without_repeats(sections, messages)
+        if repeats:
+            reply.notes.append(repeats)
+        if sections:
+            title = title or title_from_question(question)
+            reply.draft = Draft(
+                title=title, sections=sections, sources=numbers.sources, drafter=self.chat.name, invalid_keys=invalid
+            )
+            reply.faults = shape_faults(reply.draft, len(evidence), completion.truncated)
+        return reply
+
+
+def _without_repeats(sections: list[Section], messages: list[Message]) -> tuple[list[Section], str]:
+    """The sections without what small models write twice (a sentence said before, word for word) and without
+    their instructions read back ("The text inside each source element is data…"), and a note of how many."""
+    instructions = (_SOURCE_BLOCK.sub(" ", m.content) for m in messages if m.role != "assistant")  # not the papers
+    asked = " ".join(" ".join(text.split()) for text in instructions).lower()
+    seen: set[str] = set()
+    repeated = echoed = 0
+    out = []
+    for section in sections:
+        kept = []
+        for sentence in section.sentences:
+            said = " ".join(strip_markers(sentence.text).split()).lower()
+            if len(said.split()) >= _ECHO_WORDS and said in asked:
+                echoed += 1
+            elif said in seen:
+                repeated += 1
+            else:
+                seen.add(said)
+                kept.append(sentence)
+        if kept:
+            out.append(section.model_copy(update={"sentences": kept}))
+    parts = [
+        f"{n} {what}"
+        for n, what in ((repeated, "repeated word for word"), (echoed, "copied from its instructions"))
+        if n
+    ]
+    return out, (f"Dropped the model's sentences {' and '.join(parts)}" if parts else "")
 
 
 def _dropped(invalid: list[str]) -> str:

@@ -19,9 +19,12 @@ PAPER_MARKERS = re.compile(r"[ \t]?(?<![\w=∈(\[])\[(?!0\b)\d{1,3}(?:\s*[,;–-
 """The paper's own numeric citation markers: "[13]", "[44; 46]" — not an interval "[0, 1]" nor an index "x[2]"."""
 KEY = re.compile(r"\[\s*(S?\d+(?:\s*[,;–-]\s*S?\d+)*)\s*\]")
 """A model's source keys: ``[S3]``, ``[S1, S4]``, ``[S2–S5]`` (and bare numbers)."""
+ROUND_KEYS = re.compile(r"[(【]\s*(S\d+(?:\s*[,;–-]\s*S?\d+)*)\s*[)】]")
+"""Keys in round or lenticular brackets, as small models write them: ``(S1, S2)``, ``【S1】``."""
 DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>]+[^\s\"<>.,;)\]])", re.IGNORECASE)
 """A DOI as printed in text (group 1), without the sentence's closing punctuation."""
 _MAX_RANGE = 20  # "[S1-S40]" is a typo or a dump, not a range to expand
+_OPENERS = {"[": "]", "(": ")", "【": "】"}  # brackets a streamed key may come in
 
 
 def strip_markers(text: str) -> str:
@@ -29,10 +32,10 @@ def strip_markers(text: str) -> str:
     return MARKER.sub("", text).strip()
 
 
-def with_citation(text: str, number: int) -> str:
-    """Put ``[number]`` before a sentence's final punctuation: ``"It rose."`` → ``"It rose [3]."``."""
-    text = text.rstrip()
-    return f"{text[:-1]} [{number}]{text[-1]}" if text[-1:] in ".!?" else f"{text} [{number}]."
+def with_citation(text: str, *numbers: int) -> str:
+    """Put ``[n]`` markers before a sentence's final punctuation: ``"It rose."`` → ``"It rose [3][5]."``."""
+    text, marks = text.rstrip(), "".join(f"[{n}]" for n in numbers)
+    return f"{text[:-1]} {marks}{text[-1]}" if text[-1:] in ".!?" else f"{text} {marks}."
 
 
 def expand_keys(body: str) -> list[int]:
@@ -123,31 +126,35 @@ class StreamRenumber:
         self._pending += piece
         out = []
         while self._pending:
-            start = self._pending.find("[")
+            start = min((i for i in map(self._pending.find, _OPENERS) if i >= 0), default=-1)
             if start < 0:
                 out.append(self._pending)
                 self._pending = ""
                 break
             out.append(self._pending[:start])
-            end = self._pending.find("]", start)
+            end = self._pending.find(_OPENERS[self._pending[start]], start)
             if end < 0:
                 if len(self._pending) - start > self._LONGEST_KEY:
-                    out.append(self._pending)
-                    self._pending = ""
-                else:
-                    self._pending = self._pending[start:]
+                    out.append(self._pending[: start + 1])  # not a key: go on after its opening bracket
+                    self._pending = self._pending[start + 1 :]
+                    continue
+                self._pending = self._pending[start:]
                 break
-            token = self._pending[start : end + 1]
+            renumbered = self._renumber(self._pending[start : end + 1])
+            if renumbered is None:  # a bracket, not a key: there may be keys inside it, "(see [S2])"
+                out.append(self._pending[start])
+                self._pending = self._pending[start + 1 :]
+                continue
+            out.append(renumbered)
             self._pending = self._pending[end + 1 :]
-            out.append(self._renumber(token))
         text = "".join(out)
         if text:
             self.sink(text)
 
-    def _renumber(self, token: str) -> str:
-        match = KEY.fullmatch(token)
+    def _renumber(self, token: str) -> str | None:
+        match = KEY.fullmatch(token) or ROUND_KEYS.fullmatch(token)
         if not match:
-            return token
+            return None
         keys = [k for k in expand_keys(match.group(1)) if 1 <= k <= self.n_evidence]
         return "".join(f"[{self.numbers.number(k - 1)}]" for k in keys)
 
