@@ -167,13 +167,18 @@ class LLMStance:
 
 def parse_stances(text: str, sources: Sequence[Source], evidence: Sequence[Evidence], method: str) -> Consensus:
     """Read the model's JSON reply (``{"verdict": ..., "papers": [{"source", "stance", "quote"}]}``)."""
+    return stances_from(json_object(text), sources, evidence, method)
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """The JSON object in a model's reply, code fence or chatter around it (ValueError when there is none)."""
     m = re.search(r"\{.*\}", text, re.DOTALL)
     if not m:
         raise ValueError("no JSON object in the reply")
     data = json.loads(m.group(0))
     if not isinstance(data, dict):
         raise ValueError("the reply is not a JSON object")
-    return stances_from(data, sources, evidence, method)
+    return data
 
 
 def stances_from(

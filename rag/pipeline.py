@@ -407,6 +407,8 @@ class Pipeline:
         g = answer.grounding
         assert g is not None and g.citation_recall is not None  # as _mostly_unsupported found
         t = time.perf_counter()
+        if settings.check.judge == "llm":  # the model's judgement is what failed: the offline judge checks this
+            settings = apply_overrides(settings, {"judge": "offline"})
         draft = await self._draft(answer.question, evidence, settings, None, retriever, None)
         instead = await self._finish(answer.question, draft, evidence, settings, None, timings)
         timings["fallback"] = round(time.perf_counter() - t, 3)

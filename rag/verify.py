@@ -7,13 +7,11 @@ parses, and the offline judge or meter stands in for a half that does not, with 
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from rag.check import LLMJudge, cited_claims, verdicts_from
-from rag.consensus import stances_from
+from rag.consensus import json_object, stances_from
 from rag.llm import ChatModel, Message, complete_parsed, json_reply_tokens
 from rag.prompts import fence, render
 from rag.types import Consensus, Evidence, LLMCall, Section, Source
@@ -38,16 +36,6 @@ def _sources_block(sources: Sequence[Source], evidence: Sequence[Evidence]) -> s
         if text:
             blocks.append(f'<source id="{s.number}" title="{fence(s.title)}">\n{fence(text)}\n</source>')
     return "\n".join(blocks)
-
-
-def _object(text: str) -> dict[str, Any]:
-    match = re.search(r"\{.*\}", text, re.DOTALL)
-    if not match:
-        raise ValueError("no JSON object in the reply")
-    data = json.loads(match.group(0))
-    if not isinstance(data, dict):
-        raise ValueError("the reply is not a JSON object")
-    return data
 
 
 async def verify(
@@ -77,7 +65,7 @@ async def verify(
         ),
     ]
     cap = json_reply_tokens(len(claims) + len(voters))
-    data, call = await complete_parsed(chat, messages, _object, _UNUSABLE, max_tokens=cap, json_object=True)
+    data, call = await complete_parsed(chat, messages, json_object, _UNUSABLE, max_tokens=cap, json_object=True)
     if data is None:
         return Verified(False, None, [call.note or _UNUSABLE], call)
     notes, judged = [], True

@@ -122,6 +122,11 @@ def test_a_mostly_unsupported_answer_is_replaced_by_the_extractive_one(settings,
     assert a.usage.llm_calls == 2  # the model's calls were made, and are counted
     streamed = "".join(tokens)
     assert "cheese" in streamed and streamed.rstrip().endswith(a.markdown.rstrip())  # said, then replaced
+    judged = answer(
+        QUESTION, collection="qa-test", settings=settings, chat=ScriptedChat([made_up, json.dumps(verdicts)]),
+        judge="llm",
+    )  # fmt: skip
+    assert judged.drafter == "extractive" and judged.grounding.judge == "offline-v3"
     kept = answer(
         QUESTION, collection="qa-test", settings=settings, chat=ScriptedChat([made_up, json.dumps(verdicts)]),
         fallback_below=0,

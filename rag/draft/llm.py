@@ -211,7 +211,7 @@ class _Reply:
 
 class LLMDrafter:
     """Drafts with one chat-model call, and one more (``reask``) when the reply's shape is wrong: no citation
-    keys, unknown keys, a heading twice, too few sections, no Conclusion, cut off at max_tokens."""
+    keys, unknown keys, a heading twice, no Conclusion, cut off at max_tokens."""
 
     def __init__(self, chat: ChatModel, settings: Settings, reask: bool = True) -> None:
         self.chat, self.settings, self.reask = chat, settings, reask
