@@ -169,10 +169,14 @@ class LLMSettings(BaseModel):
     expected_answer_tokens: int = Field(
         700,
         ge=1,
-        description="Completion tokens a draft is expected to take, for `--estimate` (what make llm-check measured).",
+        description="Completion tokens a draft is expected to take, for `--estimate`: a four-section answer. (A 0.5B "
+        "model under make llm-check ran on to max_tokens in 14 of 20 calls; its average was 1,185.)",
     )
     expected_check_tokens: int = Field(
-        400, ge=1, description="Completion tokens the check's JSON reply is expected to take, for `--estimate`."
+        400,
+        ge=1,
+        description="Completion tokens the check's JSON reply is expected to take, for `--estimate`: ~60 a claim "
+        "or paper, for a few of each.",
     )
     price_prompt: float | None = Field(
         None, ge=0, description="USD per million prompt tokens, for `--estimate` (unset: no cost shown)."
