@@ -97,7 +97,9 @@ def test_ask_shows_the_step_and_its_seconds_on_a_terminal(settings, scifact_slic
     result = runner.invoke(app, ["ask", title, "-c", "cli-test", "--plain"])
     assert result.exit_code == 0, result.output
     shown = screen.getvalue()
-    assert "Retrieving evidence … " in shown and " s" in shown  # the step, then its seconds
+    # the step the first frame caught (a fast machine may be past retrieval already), then its seconds
+    assert any(f"{step} … " in shown for step in ("Retrieving evidence", "Drafting", "Checking citations"))
+    assert " s" in shown
     assert "Retrieving" not in result.stdout  # the answer's stream stays clean
     quiet = io.StringIO()
     monkeypatch.setattr(rag.cli, "err", Console(file=quiet, force_terminal=False))
