@@ -293,10 +293,6 @@ class Budget:
         self.made = 0
         self._ends = time.monotonic() + seconds if seconds else None
 
-    @property
-    def calls_left(self) -> int | None:
-        return None if self.calls is None else self.calls - self.made
-
     async def complete(
         self,
         messages: Sequence[Message],
@@ -305,10 +301,10 @@ class Budget:
         max_tokens: int | None = None,
         json_object: bool = False,
     ) -> Completion:
-        options: dict[str, Any] = {"max_tokens": max_tokens, "json_object": json_object}
-        if self.calls_left is not None and self.calls_left <= 0:
+        if self.calls is not None and self.made >= self.calls:
             raise LLMBudgetError(f"the answer's {self.calls} model calls (RAG_LLM__MAX_CALLS) were spent")
         self.made += 1
+        options: dict[str, Any] = {"max_tokens": max_tokens, "json_object": json_object}
         if self._ends is None:
             return await self.chat.complete(messages, on_token, **options)
         left = self._ends - time.monotonic()

@@ -189,6 +189,7 @@ class Pipeline:
         chat = chat or self.chat or (make_chat(settings) if settings.answer.drafter in ("auto", "llm") else None)
         if chat is None:
             for wanted, what in (
+                (settings.check.judge == "llm", "check.judge='llm'"),
                 (settings.answer.consensus == "llm", "consensus='llm'"),
                 (settings.answer.drafter == "llm", "drafter='llm'"),
             ):
@@ -223,15 +224,12 @@ class Pipeline:
         """The checked draft and its receipt; with an endpoint, one call judges the citations and reads the
         papers' stances together (the meter uses those later)."""
         judge = self.judge(settings)
-        if settings.check.judge == "llm" and chat is None:
-            raise ConfigError(f"check.judge='llm' {_NEEDS_ENDPOINT}")
         checked = _Checked()
-        wants_judge = chat is not None and settings.check.judge in ("auto", "llm") and settings.check.mode != "off"
-        wants_meter = chat is not None and settings.answer.consensus in ("auto", "llm")
+        wants_judge = settings.check.judge in ("auto", "llm") and settings.check.mode != "off"
         claims = claims_to_check(draft.sections, draft.sources, evidence)
         if chat is not None and wants_judge and claims:
             llm_judge = LLMJudge(chat, judge)
-            if wants_meter:
+            if settings.answer.consensus in ("auto", "llm"):
                 verified = await verify(chat, question, draft.sections, list(draft.sources), evidence, llm_judge)
                 checked.asked_meter, checked.read = True, verified.consensus
                 judged, notes, call = verified.judged, verified.notes, verified.call
@@ -260,9 +258,9 @@ class Pipeline:
         if len(voters) < len(answer.sources):
             notes.append(f"Left the retracted {', '.join(f'[{s.number}]' for s in answer.sources if s.retracted)} "
                          "out of the consensus meter")  # fmt: skip
-        read = checked.read
-        if read is not None and {s.number for s in voters} <= {p.number for p in read.papers}:
-            kept = [p for p in read.papers if p.number in {s.number for s in voters}]
+        read, voting = checked.read, {s.number for s in voters}
+        if read is not None and voting <= {p.number for p in read.papers}:
+            kept = [p for p in read.papers if p.number in voting]
             answer.consensus = Consensus.from_papers(read.verdict, kept, method=read.method)
             return Usage()
         if read is not None:
@@ -407,8 +405,6 @@ class Pipeline:
         g = answer.grounding
         assert g is not None and g.citation_recall is not None  # as _mostly_unsupported found
         t = time.perf_counter()
-        if settings.check.judge == "llm":  # the model's judgement is what failed: the offline judge checks this
-            settings = apply_overrides(settings, {"judge": "offline"})
         draft = await self._draft(answer.question, evidence, settings, None, retriever, None)
         instead = await self._finish(answer.question, draft, evidence, settings, None, timings)
         timings["fallback"] = round(time.perf_counter() - t, 3)
