@@ -184,7 +184,7 @@ def test_empty_question_and_bad_override(settings, corpus):
         answer("x", collection="qa-test", settings=settings, nonsense=1)
     with pytest.raises(ConfigError, match="needs an endpoint"):
         answer("x", collection="qa-test", settings=settings, drafter="llm")
-    with pytest.raises(ConfigError, match="check.judge='llm' needs an endpoint"):
+    with pytest.raises(ConfigError, match=r"check\.judge='llm' needs an endpoint"):
         answer("x", collection="qa-test", settings=settings, judge="llm")
 
 
