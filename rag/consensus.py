@@ -19,7 +19,6 @@ model is asked instead (one call), and the offline meter is the fallback.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from rag.lang.findings import STANCE_FEATURES, PaperReading, read_paper
-from rag.llm import ChatModel, Message, complete_parsed, json_reply_tokens
+from rag.llm import ChatModel, Message, complete_parsed, json_reply_tokens, read_json_object
 from rag.params import STANCE_FILE, StanceParams, bundled
 from rag.prompts import fence, render
 from rag.types import Consensus, Embedder, Evidence, LLMCall, PaperStance, Source
@@ -167,18 +166,7 @@ class LLMStance:
 
 def parse_stances(text: str, sources: Sequence[Source], evidence: Sequence[Evidence], method: str) -> Consensus:
     """Read the model's JSON reply (``{"verdict": ..., "papers": [{"source", "stance", "quote"}]}``)."""
-    return stances_from(json_object(text), sources, evidence, method)
-
-
-def json_object(text: str) -> dict[str, Any]:
-    """The JSON object in a model's reply, code fence or chatter around it (ValueError when there is none)."""
-    m = re.search(r"\{.*\}", text, re.DOTALL)
-    if not m:
-        raise ValueError("no JSON object in the reply")
-    data = json.loads(m.group(0))
-    if not isinstance(data, dict):
-        raise ValueError("the reply is not a JSON object")
-    return data
+    return stances_from(read_json_object(text), sources, evidence, method)
 
 
 def stances_from(

@@ -59,7 +59,7 @@ def estimate(question: str, evidence: Sequence[Evidence], settings: Settings) ->
     """The calls one answer to ``question`` from ``evidence`` (as retrieved) would make."""
     llm = settings.llm
     given, _ = fitting(question, evidence, settings)
-    draft = sum(count_tokens(m.content) for m in build_messages(question, given, settings))
+    draft = sum(count_tokens(m.content) for m in build_messages(question, given, settings, llm.draft_format == "json"))
     calls = [CallEstimate(call="draft", prompt_tokens=draft, completion_tokens=min(llm.expected_answer_tokens,
              llm.max_tokens), max_completion_tokens=llm.max_tokens)]  # fmt: skip
     if llm.max_calls >= 2 and (settings.check.mode != "off" or settings.answer.consensus != "off"):

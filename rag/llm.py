@@ -10,6 +10,8 @@ one policy (:mod:`rag.retry`).
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +24,8 @@ from rag.retry import retrying as _retrying
 from rag.settings import LLMSettings, Settings
 from rag.tokens import count_tokens
 from rag.types import LLMCall, Usage
+
+JSONAsk = bool | dict[str, Any]  # what a call asks of its reply: any JSON object (True), or one of this schema
 
 
 @dataclass
@@ -54,10 +58,11 @@ class ChatModel(Protocol):
         on_token: Callable[[str], None] | None = None,
         *,
         max_tokens: int | None = None,
-        json_object: bool = False,
+        json_object: JSONAsk = False,
     ) -> Completion:
         """The whole reply; with ``on_token``, stream it piece by piece as it arrives. ``max_tokens`` caps this
-        reply below the configured one; ``json_object`` asks for one JSON object (where the endpoint can)."""
+        reply below the configured one; ``json_object`` asks for one JSON object (where the endpoint can), or
+        given a JSON schema, for one object of that shape."""
         ...
 
 
@@ -176,13 +181,13 @@ class OpenAIChat:
         on_token: Callable[[str], None] | None = None,
         *,
         max_tokens: int | None = None,
-        json_object: bool = False,
+        json_object: JSONAsk = False,
     ) -> Completion:
         lc = self._lc_messages(messages)
         options: dict[str, Any] = {"max_tokens": min(max_tokens, self.settings.max_tokens)} if max_tokens else {}
         if json_object and self.settings.json_mode:  # constrained decoding where served: a small model's JSON parses
             # in the body as it is: as a keyword, LangChain would take the stricter structured-output stream
-            options["extra_body"] = {"response_format": {"type": "json_object"}}
+            options["extra_body"] = {"response_format": response_format(json_object)}
         attempts = 0
         try:
             async for attempt in retrying(self.settings):
@@ -241,7 +246,7 @@ class ScriptedChat:
         on_token: Callable[[str], None] | None = None,
         *,
         max_tokens: int | None = None,
-        json_object: bool = False,
+        json_object: JSONAsk = False,
     ) -> Completion:
         self.options.append({"max_tokens": max_tokens, "json_object": json_object})
         if not self.replies:
@@ -258,6 +263,26 @@ class ScriptedChat:
 T = TypeVar("T")
 
 
+def response_format(ask: JSONAsk) -> dict[str, Any]:
+    """The ``response_format`` for a JSON reply. A schema is sent not ``strict``: OpenAI's strict mode rejects
+    length limits, which llama.cpp, vLLM and Ollama enforce in their grammars, and which OpenAI's models keep to
+    without being forced."""
+    if isinstance(ask, dict):
+        return {"type": "json_schema", "json_schema": {"name": "reply", "schema": ask, "strict": False}}
+    return {"type": "json_object"}
+
+
+def read_json_object(text: str) -> dict[str, Any]:
+    """The JSON object in a model's reply, code fence or chatter around it (ValueError when there is none)."""
+    m = re.search(r"\{.*\}", text, re.DOTALL)
+    if not m:
+        raise ValueError("no JSON object in the reply")
+    data = json.loads(m.group(0))
+    if not isinstance(data, dict):
+        raise ValueError("the reply is not a JSON object")
+    return data
+
+
 def json_reply_tokens(items: int) -> int:
     """Room for a JSON reply of ``items`` short verdicts, each an id, a score or stance and a quoted sentence
     (~60 tokens; 90 with slack), and the braces around them: a cap that stops a small model that will not."""
@@ -271,7 +296,7 @@ async def complete_parsed(
     unusable: str,
     *,
     max_tokens: int | None = None,
-    json_object: bool = False,
+    json_object: JSONAsk = False,
 ) -> tuple[T | None, LLMCall]:
     """One auxiliary call (judge, meter) whose reply must parse: the parsed reply and what the call
     cost, or None and a note starting with ``unusable`` when the endpoint failed or the reply did not parse."""
@@ -299,7 +324,7 @@ class Budget:
         on_token: Callable[[str], None] | None = None,
         *,
         max_tokens: int | None = None,
-        json_object: bool = False,
+        json_object: JSONAsk = False,
     ) -> Completion:
         if self.calls is not None and self.made >= self.calls:
             raise LLMBudgetError(f"the answer's {self.calls} model calls (RAG_LLM__MAX_CALLS) were spent")

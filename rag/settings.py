@@ -161,6 +161,13 @@ class LLMSettings(BaseModel):
         "meter then stand in. 1: drafting only.",
     )
     temperature: float = Field(0.1, ge=0, le=2)
+    draft_format: Literal["auto", "markdown", "json"] = Field(
+        "auto",
+        description="How the draft is asked for. `markdown`: streamed as it is written. `json`: one JSON object "
+        "whose shape (sections, a source key on every finding) the server enforces where it can (llama.cpp, "
+        "vLLM, Ollama, OpenAI), shown when it is whole: for small models, which write no headings or keys in "
+        "Markdown. `auto`: Markdown, and a draft of the wrong shape re-asked as JSON.",
+    )
     json_mode: bool = Field(
         True,
         description="Ask for a JSON object (`response_format`) on the check's and the meter's calls: OpenAI, "

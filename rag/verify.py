@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from rag.check import LLMJudge, cited_claims, verdicts_from
-from rag.consensus import json_object, stances_from
-from rag.llm import ChatModel, Message, complete_parsed, json_reply_tokens
+from rag.consensus import stances_from
+from rag.llm import ChatModel, Message, complete_parsed, json_reply_tokens, read_json_object
 from rag.prompts import fence, render
 from rag.types import Consensus, Evidence, LLMCall, Section, Source
 
@@ -65,7 +65,7 @@ async def verify(
         ),
     ]
     cap = json_reply_tokens(len(claims) + len(voters))
-    data, call = await complete_parsed(chat, messages, json_object, _UNUSABLE, max_tokens=cap, json_object=True)
+    data, call = await complete_parsed(chat, messages, read_json_object, _UNUSABLE, max_tokens=cap, json_object=True)
     if data is None:
         return Verified(False, None, [call.note or _UNUSABLE], call)
     notes, judged = [], True

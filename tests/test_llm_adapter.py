@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from rag.draft.structured import answer_schema
 from rag.errors import ConfigError, LLMResponseError, LLMUnavailableError
 from rag.llm import Budget, Message, OpenAIChat, OpenAIEmbedder
 from rag.settings import LLMSettings, Settings
@@ -134,3 +135,12 @@ async def test_a_call_can_cap_its_reply_and_ask_for_json():
     )
     assert 1500 in (over.get("max_tokens"), over.get("max_completion_tokens"))  # never above RAG_LLM__MAX_TOKENS
     assert "response_format" not in plain
+
+
+async def test_a_call_can_ask_for_json_of_a_schema():
+    schema = answer_schema(3, 4)
+    with FakeOpenAI([("text", "{}")]) as fake:
+        await chat_for(fake.url).complete(MESSAGES, json_object=schema)
+    sent = fake.requests[0]["response_format"]
+    assert sent["type"] == "json_schema" and sent["json_schema"]["schema"] == schema
+    assert sent["json_schema"]["strict"] is False  # strict mode would reject the length limits

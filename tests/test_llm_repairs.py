@@ -31,22 +31,65 @@ def _quotes(messages, n=3):
     return [sentences[-1] for sentences in long if sentences][:n]
 
 
+GOOD_JSON = json.dumps(
+    {
+        "title": "Leaf Remodelling",
+        "introduction": "Mitochondria change early.",
+        "sections": [
+            {"heading": "Mitochondria", "sentences": [{"text": "They move.", "sources": ["S1", "S2"]}]},
+            {"heading": "Chloroplasts", "sentences": [{"text": "They follow", "sources": ["S2"]}]},
+        ],
+        "limitations": [{"text": "One plant only.", "sources": []}],
+        "conclusion": [{"text": "They matter.", "sources": ["S2"]}],
+    }
+)
+
+
 @pytest.mark.parametrize("kind", sorted(ILL_SHAPED))
-def test_an_ill_shaped_draft_is_asked_for_again_once_naming_its_fault(settings, corpus, kind):  # noqa: F811
-    reply, fault = ILL_SHAPED[kind]
-    chat = ScriptedChat([reply, GOOD])
+def test_an_ill_shaped_draft_is_asked_for_again_once_as_json_of_the_right_shape(settings, corpus, kind):  # noqa: F811
+    reply, _ = ILL_SHAPED[kind]
+    chat = ScriptedChat([reply, GOOD_JSON])
     tokens: list[str] = []
     a = answer(QUESTION, collection="qa-test", settings=settings, chat=chat, on_token=tokens.append)
     assert len(chat.calls) == 2 and a.usage.llm_calls == 2, kind  # the re-ask took the check's call
-    again = chat.calls[1]
-    assert [m.role for m in again] == ["system", "user", "assistant", "user"] and again[2].content == reply
-    assert fault in again[3].content, kind
-    assert [s.title for s in a.sections] == ["Introduction", "Mitochondria", "Conclusion"]
+    first, again = chat.calls
+    assert [m.role for m in again] == ["system", "user"] and again[0] == first[0], kind  # the same system message
+    assert again[1].content.startswith(first[1].content) and "one JSON object" in again[1].content
+    schema = chat.options[1]["json_object"]  # the shape enforced: a key from those given on every finding
+    assert schema["properties"]["sections"]["minItems"] == 2 and chat.options[0]["json_object"] is False
+    keys = schema["properties"]["conclusion"]["items"]["properties"]["sources"]
+    assert keys["minItems"] == 1 and keys["items"]["enum"][0] == "S1"
+    titles = [s.title for s in a.sections]
+    assert titles == ["Introduction", "Mitochondria", "Chloroplasts", "Limitations", "Conclusion"], kind
+    assert a.sections[2].sentences[0].text.startswith("They follow") and a.sections[2].sentences[0].citations == [2]
     changes = " ".join(a.grounding.changes)
     assert "Asked the model again, once (" in changes and "its second answer kept" in changes, kind
     assert "model calls (RAG_LLM__MAX_CALLS) were spent" in changes and a.grounding.judge == "offline-v3"
-    streamed = "".join(tokens)
-    assert "*The model was asked again:" in streamed and "[S" not in streamed
+    streamed = "".join(tokens)  # the JSON reply streamed as the Markdown it makes
+    assert "*The model was asked again, for a JSON object of the right shape:" in streamed, kind
+    assert "## Chloroplasts" in streamed and '"sections"' not in streamed and "[S" not in streamed
+
+
+@pytest.mark.parametrize("kind", sorted(ILL_SHAPED))
+def test_with_markdown_only_the_re_ask_names_the_fault_after_the_first_reply(settings, corpus, kind):  # noqa: F811
+    reply, fault = ILL_SHAPED[kind]
+    chat = ScriptedChat([reply, GOOD])
+    a = answer(QUESTION, collection="qa-test", settings=settings, chat=chat, draft_format="markdown")
+    again = chat.calls[1]
+    assert [m.role for m in again] == ["system", "user", "assistant", "user"] and again[2].content == reply
+    assert fault in again[3].content and chat.options[1]["json_object"] is False, kind
+    assert [s.title for s in a.sections] == ["Introduction", "Mitochondria", "Conclusion"]
+
+
+def test_draft_format_json_asks_for_the_shape_at_once_and_never_again(settings, corpus):  # noqa: F811
+    cut = GOOD_JSON[: GOOD_JSON.index('"limitations"') + 30]  # cut off inside the limitations
+    chat = ScriptedChat([cut])
+    a = answer(QUESTION, collection="qa-test", settings=settings, chat=chat, draft_format="json", fallback_below=0)
+    assert len(chat.options) == 2 and chat.options[0]["json_object"]["required"][0] == "title"  # the draft, the check
+    assert "one JSON object" in chat.calls[0][1].content
+    assert [s.title for s in a.sections][:3] == ["Introduction", "Mitochondria", "Chloroplasts"]
+    assert "Conclusion" not in [s.title for s in a.sections]  # what was finished is kept, and not asked again
+    assert any("kept as it is: it has no `## Conclusion` section" in c for c in a.grounding.changes)
 
 
 def test_a_worse_second_reply_keeps_the_first_and_max_calls_1_never_re_asks(settings, corpus):  # noqa: F811
@@ -70,7 +113,7 @@ def test_a_draft_cut_at_max_tokens_loses_its_unfinished_sentence_through_a_real_
 
     cut = GOOD + "\n\nAnd then the mitochondria began to"
     with FakeOpenAI([("cut", cut), ("text", GOOD)]) as fake:
-        llm = type(settings.llm)(base_url=fake.url, model="fake-model", max_retries=0)
+        llm = type(settings.llm)(base_url=fake.url, model="fake-model", max_retries=0, draft_format="markdown")
         a = answer(QUESTION, collection="qa-test", settings=settings.model_copy(update={"llm": llm}))
     assert len(fake.requests) == 2 and "cut off at the length limit" in fake.requests[1]["messages"][-1]["content"]
     assert "began to" not in a.markdown

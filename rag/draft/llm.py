@@ -1,12 +1,15 @@
-"""The LLM drafter: one chat-model call (and one re-ask when its reply is ill-shaped), the sources fenced
-as data, ``[S3]`` keys renumbered to ``[n]``."""
+"""The LLM drafter: one chat-model call (and one re-ask when its reply is ill-shaped: for a JSON object of the
+right shape, unless ``RAG_LLM__DRAFT_FORMAT=markdown``), the sources fenced as data, ``[S3]`` keys renumbered
+to ``[n]``."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from rag.draft.structured import answer_schema, markdown_from_json
 from rag.errors import ConfigError, LLMError, LLMResponseError
 from rag.lang.citations import KEY, ROUND_KEYS, SourceNumbers, StreamRenumber, renumber_keys, strip_markers
 from rag.lang.lexicon import title_from_question
@@ -27,11 +30,13 @@ _FENCED = re.compile(r"\A```[\w-]*\n(.*?)\n```\s*\Z", re.DOTALL)  # the whole re
 
 def tidy_reply(text: str) -> str:
     """What small models wrap around the answer, taken off: a ``<think>`` block, one code fence around it
-    all, chatter before the title ("Sure! Here is…"); ``(S1)`` keys made ``[S1]``."""
+    all, chatter before the title ("Sure! Here is…"); ``(S1)`` keys made ``[S1]``; a JSON answer made Markdown."""
     text = _THINKING.sub("", text).strip()
     fenced = _FENCED.match(text)
     if fenced:
         text = fenced.group(1).strip()
+    if text.startswith("{"):  # asked for JSON, or sent it unasked
+        text = markdown_from_json(text) or text
     lines = text.split("\n")
     first_title = next((i for i, line in enumerate(lines) if line.startswith("# ")), None)
     if first_title and not any(KEY.search(line) for line in lines[:first_title]):
@@ -88,9 +93,15 @@ def format_sources(evidence: Sequence[Evidence]) -> str:
     return "\n".join(blocks)
 
 
-def build_messages(question: str, evidence: Sequence[Evidence], settings: Settings) -> list[Message]:
+def build_messages(
+    question: str, evidence: Sequence[Evidence], settings: Settings, as_json: bool = False
+) -> list[Message]:
+    """The drafting call's messages; ``as_json`` asks for the answer as a JSON object (:mod:`.structured`),
+    after the same system message and sources (so a server's prompt cache serves a re-ask)."""
     system = render("draft_system_v1", max_sections=settings.answer.max_sections)
     user = render("draft_user_v1", question=fence(question), n_sources=len(evidence), sources=format_sources(evidence))
+    if as_json:
+        user += "\n\n" + render("draft_json_v1", max_sections=settings.answer.max_sections, n_sources=len(evidence))
     return [Message("system", system), Message("user", user)]
 
 
@@ -141,7 +152,8 @@ def fitting(question: str, evidence: Sequence[Evidence], settings: Settings) -> 
     """The evidence, best first, that fits the model's context window beside the prompt and room for the
     answer, and a note when some was left out."""
     llm = settings.llm
-    prompt = sum(count_tokens(m.content) for m in build_messages(question, [], settings))
+    as_json = llm.draft_format != "markdown"  # the longer prompt, where a re-ask may ask for JSON
+    prompt = sum(count_tokens(m.content) for m in build_messages(question, [], settings, as_json))
     room = int((llm.context_tokens - llm.max_tokens - prompt) * _TOKENIZER_SLACK)
     kept: list[Evidence] = []
     for ev in evidence:
@@ -210,8 +222,8 @@ class _Reply:
 
 
 class LLMDrafter:
-    """Drafts with one chat-model call, and one more (``reask``) when the reply's shape is wrong: no citation
-    keys, unknown keys, a heading twice, no Conclusion, cut off at max_tokens."""
+    """Drafts with one chat-model call, and one more (``reask``) when a Markdown reply's shape is wrong: no
+    citation keys, unknown keys, a heading twice, no Conclusion, cut off at max_tokens."""
 
     def __init__(self, chat: ChatModel, settings: Settings, reask: bool = True) -> None:
         self.chat, self.settings, self.reask = chat, settings, reask
@@ -221,9 +233,14 @@ class LLMDrafter:
     ) -> Draft:
         """``on_token`` gets the reply as it streams, its ``[S3]`` keys already renumbered to ``[n]``."""
         evidence, note = fitting(question, evidence, self.settings)
-        messages = build_messages(question, evidence, self.settings)
-        reply = await self._ask(question, messages, evidence, on_token)
-        if reply.faults and self.reask:
+        as_json = self.settings.llm.draft_format == "json"
+        messages = build_messages(question, evidence, self.settings, as_json)
+        reply = await self._ask(question, messages, evidence, on_token, self._schema(evidence) if as_json else None)
+        if reply.faults and as_json:  # asked the same way again, a JSON reply comes back the same: not re-asked
+            reply.notes.append(
+                f"The model's answer is kept as it is: {'; '.join(f.split(':')[0] for f in reply.faults)}"
+            )
+        elif reply.faults and self.reask:
             reply = await self._reask(question, messages, evidence, reply, on_token)
         if reply.draft is None:
             if reply.insufficient:
@@ -246,12 +263,17 @@ class LLMDrafter:
         """Ask once more, naming each fault (as instructor re-asks on a validation error); the second reply
         stands unless it came out worse."""
         said = "; ".join(f.split(":")[0] for f in first.faults)  # the faults, without what to do about them
+        as_json = self.settings.llm.draft_format != "markdown"
         if on_token:
-            on_token(f"\n\n---\n\n*The model was asked again: {said}.*\n\n")
-        fix = render("draft_fix_v1", faults="\n".join(f"- {f}" for f in first.faults), n_sources=len(evidence))
-        again = [*messages, Message("assistant", first.text), Message("user", fix)]
+            how = ", for a JSON object of the right shape" if as_json else ""
+            on_token(f"\n\n---\n\n*The model was asked again{how}: {said}.*\n\n")
+        if as_json:  # the shape enforced, not described again: what a model that got it wrong once needs
+            again, schema = build_messages(question, evidence, self.settings, True), self._schema(evidence)
+        else:
+            fix = render("draft_fix_v1", faults="\n".join(f"- {f}" for f in first.faults), n_sources=len(evidence))
+            again, schema = [*messages, Message("assistant", first.text), Message("user", fix)], None
         try:
-            second = await self._ask(question, again, evidence, on_token)
+            second = await self._ask(question, again, evidence, on_token, schema)
         except LLMError as exc:  # out of time or calls, or the endpoint went: the first answer still stands
             first.notes.append(f"Asked the model again, once ({said}), and it failed ({exc}): its first answer kept")
             return first
@@ -269,15 +291,22 @@ class LLMDrafter:
         messages: list[Message],
         evidence: Sequence[Evidence],
         on_token: Callable[[str], None] | None,
+        schema: dict[str, Any] | None = None,
     ) -> _Reply:
+        """One call; with ``schema``, for a JSON answer of that shape, streamed as Markdown once it is whole."""
         renumber = StreamRenumber(evidence, on_token) if on_token else None
-        tidy = StreamTidy(renumber.feed) if renumber else None
-        completion = await self.chat.complete(messages, on_token=tidy.feed if tidy else None)
-        if tidy and renumber:
-            tidy.flush()
-            renumber.flush()
+        tidy = StreamTidy(renumber.feed) if renumber and not schema else None
+        completion = await self.chat.complete(
+            messages, on_token=tidy.feed if tidy else None, json_object=schema or False
+        )
         reply = _Reply(text=completion.text, usage=completion.usage())
         text = tidy_reply(completion.text)
+        if renumber:
+            if tidy:
+                tidy.flush()
+            else:
+                renumber.feed(text)
+            renumber.flush()
         if text.startswith(INSUFFICIENT):
             reply.insufficient = True
             return reply
@@ -299,6 +328,9 @@ class LLMDrafter:
             )
             reply.faults = shape_faults(reply.draft, len(evidence), completion.truncated)
         return reply
+
+    def _schema(self, evidence: Sequence[Evidence]) -> dict[str, Any]:
+        return answer_schema(len(evidence), self.settings.answer.max_sections)
 
 
 def _without_repeats(sections: list[Section], messages: list[Message]) -> tuple[list[Section], str]:
