@@ -116,10 +116,7 @@ def _translate(exc: Exception, where: str, attempts: int = 1) -> LLMError | Conf
             f"The endpoint {where} answered 404: wrong RAG_LLM_BASE_URL or unknown RAG_LLM_MODEL ({exc})."
         )
     if _refused(exc):
-        return LLMUnavailableError(
-            f"Nothing answers at {where} (connection refused, or no such host): start the model server, or fix "
-            "RAG_LLM_BASE_URL."
-        )
+        return LLMUnavailableError(_nothing_answers(where))
     if _transient(exc):
         return LLMUnavailableError(
             f"The endpoint {where} is unavailable after {attempts} attempt{'s' * (attempts != 1)}: "
@@ -128,6 +125,39 @@ def _translate(exc: Exception, where: str, attempts: int = 1) -> LLMError | Conf
     if isinstance(exc, openai.APIStatusError):
         return LLMResponseError(f"The endpoint {where} answered {exc.status_code}: {exc.message}")
     return LLMResponseError(f"The endpoint {where} sent an unusable reply: {type(exc).__name__}: {exc}")
+
+
+def _nothing_answers(where: str) -> str:
+    return (
+        f"Nothing answers at {where} (connection refused, or no such host): start the model server, or fix "
+        "RAG_LLM_BASE_URL."
+    )
+
+
+_REACH_S = 1.0  # a connect to localhost or a LAN host takes milliseconds: a slower one is the call's to judge
+
+
+def check_reachable(settings: LLMSettings) -> None:
+    """Fail at once (LLMUnavailableError) when nothing listens at the endpoint or its host name does not resolve:
+    called before retrieval and before the model client loads (a second or more of both), so a dead endpoint
+    costs a connect. A slow or filtered one is left to the call, its timeout and its retry; behind a proxy the
+    proxy is what connects, so nothing is tried here."""
+    import socket
+    from urllib.parse import urlsplit
+    from urllib.request import getproxies, proxy_bypass
+
+    where = settings.base_url or "https://api.openai.com/v1"
+    parts = urlsplit(where)
+    host = parts.hostname or ""
+    if not host or (parts.scheme in getproxies() and not proxy_bypass(host)):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        socket.create_connection((host, port), timeout=_REACH_S).close()
+    except (ConnectionRefusedError, socket.gaierror) as exc:
+        raise LLMUnavailableError(_nothing_answers(where)) from exc
+    except (OSError, ValueError):  # timed out, unreachable for now, a malformed port: the call will say
+        return
 
 
 def _api_key(settings: LLMSettings) -> str:

@@ -26,7 +26,7 @@ from rag.embed import CachedEmbedder, Embedder, LocalEmbedder
 from rag.errors import ConfigError, InputError
 from rag.estimate import Estimate, estimate
 from rag.lang.lexicon import title_from_question
-from rag.llm import Budget, ChatModel, make_chat
+from rag.llm import Budget, ChatModel, check_reachable, make_chat
 from rag.render import render_markdown, tail
 from rag.retrieve import Retriever
 from rag.settings import Settings
@@ -324,6 +324,8 @@ class Pipeline:
         stage = on_stage or (lambda _: None)
         timings: dict[str, float] = {}
         started = t0 = time.perf_counter()
+        if chat is None and self.chat is None and settings.llm.configured and settings.answer.drafter != "extractive":
+            await asyncio.to_thread(check_reachable, settings.llm)  # a dead endpoint fails before the retrieval
         found = await self._find(question, find, collection, settings)
         if found:
             timings["find"] = round(time.perf_counter() - t0, 3)

@@ -144,3 +144,24 @@ async def test_a_call_can_ask_for_json_of_a_schema():
     sent = fake.requests[0]["response_format"]
     assert sent["type"] == "json_schema" and sent["json_schema"]["schema"] == schema
     assert sent["json_schema"]["strict"] is False  # strict mode would reject the length limits
+
+
+def test_a_dead_endpoint_is_found_before_anything_else_runs(settings, monkeypatch):
+    """The reachability check fails a refused port or an unknown host at once, and the answer fails before its
+    retrieval starts (the collection named does not even exist); behind a proxy it tries nothing."""
+    from rag.llm import check_reachable
+    from rag.pipeline import answer
+
+    for url in ("http://127.0.0.1:9/v1", "http://no-such-host.invalid/v1"):
+        with pytest.raises(LLMUnavailableError, match=r"Nothing answers at .* start the model server"):
+            check_reachable(LLMSettings(base_url=url, model="m"))
+    stages: list[str] = []
+    dead = settings.model_copy(update={"llm": LLMSettings(base_url="http://127.0.0.1:9/v1", model="m")})
+    with pytest.raises(LLMUnavailableError, match="Nothing answers"):
+        answer("Q?", collection="no-such-collection", settings=dead, on_stage=stages.append)
+    assert stages == []
+    with FakeOpenAI([("text", "")]) as fake:  # something listens: the check passes, and sends nothing
+        check_reachable(LLMSettings(base_url=fake.url, model="m"))
+    assert fake.requests == []
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    check_reachable(LLMSettings(base_url="http://no-such-host.invalid/v1", model="m"))

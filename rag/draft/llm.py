@@ -205,6 +205,11 @@ def shape_faults(draft: Draft, n_sources: int, truncated: bool = False) -> list[
     return faults
 
 
+def _said(faults: list[str]) -> str:
+    """The faults, without what to do about them."""
+    return "; ".join(f.split(":")[0] for f in faults)
+
+
 def _unfinished(sentence: str) -> bool:
     return not _FINISHED.search(sentence)
 
@@ -237,9 +242,7 @@ class LLMDrafter:
         messages = build_messages(question, evidence, self.settings, as_json)
         reply = await self._ask(question, messages, evidence, on_token, self._schema(evidence) if as_json else None)
         if reply.faults and as_json:  # asked the same way again, a JSON reply comes back the same: not re-asked
-            reply.notes.append(
-                f"The model's answer is kept as it is: {'; '.join(f.split(':')[0] for f in reply.faults)}"
-            )
+            reply.notes.append(f"The model's answer is kept as it is: {_said(reply.faults)}")
         elif reply.faults and self.reask:
             reply = await self._reask(question, messages, evidence, reply, on_token)
         if reply.draft is None:
@@ -262,7 +265,7 @@ class LLMDrafter:
     ) -> _Reply:
         """Ask once more, naming each fault (as instructor re-asks on a validation error); the second reply
         stands unless it came out worse."""
-        said = "; ".join(f.split(":")[0] for f in first.faults)  # the faults, without what to do about them
+        said = _said(first.faults)
         as_json = self.settings.llm.draft_format != "markdown"
         if on_token:
             how = ", for a JSON object of the right shape" if as_json else ""
