@@ -149,7 +149,8 @@ def check_reachable(settings: LLMSettings) -> None:
     where = settings.base_url or "https://api.openai.com/v1"
     parts = urlsplit(where)
     host = parts.hostname or ""
-    if not host or (parts.scheme in getproxies() and not proxy_bypass(host)):
+    proxies = getproxies()  # HTTP(S)_PROXY, ALL_PROXY: as the client reads them
+    if not host or ({parts.scheme, "all"} & proxies.keys() and not proxy_bypass(host)):
         return
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)

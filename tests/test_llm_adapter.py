@@ -163,5 +163,7 @@ def test_a_dead_endpoint_is_found_before_anything_else_runs(settings, monkeypatc
     with FakeOpenAI([("text", "")]) as fake:  # something listens: the check passes, and sends nothing
         check_reachable(LLMSettings(base_url=fake.url, model="m"))
     assert fake.requests == []
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    check_reachable(LLMSettings(base_url="http://no-such-host.invalid/v1", model="m"))
+    for proxy in ("HTTP_PROXY", "ALL_PROXY"):
+        with monkeypatch.context() as env:
+            env.setenv(proxy, "http://127.0.0.1:9")
+            check_reachable(LLMSettings(base_url="http://no-such-host.invalid/v1", model="m"))
