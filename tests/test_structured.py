@@ -41,7 +41,7 @@ def test_a_json_answer_reads_back_as_markdown_with_keys_before_the_stop():
     md = markdown_from_json(json.dumps(ANSWER))
     assert md.startswith('# Vitamin D and Bone\n\nTrials asked whether "vitamin D" helps.\n\n## Bone density\n')
     assert "Density rose in two trials [S1][S2]. Fractures did not fall [S3]." in md  # keys once, a stop added
-    assert "Falls were fewer [S2] [S2]." in md  # a key in the text stays; the parser reads it once
+    assert "Falls were fewer [S2]." in md  # a key the text has already is not written twice
     assert "## Limitations\n\nThe trials were small." in md and "not fractures [S1][S3]!" in md
     title, sections, _, _ = parse_llm_markdown(md, evidence=[])
     assert title == "Vitamin D and Bone"

@@ -15,7 +15,8 @@ from rag.llm import read_json_object
 _SENTENCE_CHARS = 300
 _SENTENCES_PER_SECTION = 3
 _SOURCES_PER_SENTENCE = 3
-_SHORT_CHARS = 100  # a title or a heading
+_TITLE_CHARS = 200  # a title may be the question itself (PubMedQA's run to ~200 characters)
+_HEADING_CHARS = 100
 _INTRO_CHARS = 400  # two framing sentences
 _CLOSING_SENTENCES = 2  # in Limitations, and in Conclusion
 
@@ -33,10 +34,10 @@ def answer_schema(n_sources: int, max_sections: int) -> dict[str, Any]:
         return {"type": "array", "items": sentence, "minItems": 1, "maxItems": most}
 
     section = _object(
-        heading={"type": "string", "maxLength": _SHORT_CHARS}, sentences=sentences(_SENTENCES_PER_SECTION, True)
+        heading={"type": "string", "maxLength": _HEADING_CHARS}, sentences=sentences(_SENTENCES_PER_SECTION, True)
     )
     return _object(
-        title={"type": "string", "maxLength": _SHORT_CHARS},
+        title={"type": "string", "maxLength": _TITLE_CHARS},
         introduction={"type": "string", "maxLength": _INTRO_CHARS},
         sections={"type": "array", "items": section, "minItems": min(2, max_sections), "maxItems": max_sections},
         limitations=sentences(_CLOSING_SENTENCES, False),
@@ -80,7 +81,8 @@ def _sentences(items: Any) -> str:
         if not isinstance(item, dict) or not _plain(item.get("text")):
             continue
         text = _plain(item["text"])
-        keys = "".join(f"[{k}]" for k in dict.fromkeys(_plain(k) for k in item.get("sources") or []) if k)
+        sources = dict.fromkeys(_plain(k) for k in item.get("sources") or [])  # each once, and not again when the
+        keys = "".join(f"[{k}]" for k in sources if k and f"[{k}]" not in text)  # text has it already
         stop = text[-1] if text[-1] in ".!?" else "."
         out.append(f"{text.rstrip('.!?')} {keys}{stop}" if keys else f"{text.rstrip('.!?')}{stop}")
     return " ".join(out)
