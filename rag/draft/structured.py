@@ -10,7 +10,7 @@ from typing import Any
 from rag.llm import read_json_object
 
 # Bounds that keep a small model from writing on to max_tokens (worst case ~1,500 tokens, the default cap): the
-# target answer's sections hold two to four sentences of under ~50 words (300 characters, ~85 tokens with their
+# target answer's sections hold two or three sentences of under ~50 words (300 characters, ~85 tokens with their
 # keys); a finding rests on one to three sources.
 _SENTENCE_CHARS = 300
 _SENTENCES_PER_SECTION = 3
