@@ -377,8 +377,12 @@ class Budget:
 
 
 def make_chat(settings: Settings) -> ChatModel | None:
-    """The configured chat model, or None when no endpoint is configured (offline mode)."""
-    return OpenAIChat(settings.llm) if settings.llm.configured else None
+    """The configured chat model, or None when no endpoint is configured (offline mode); LLMUnavailableError
+    at once when nothing listens there (:func:`check_reachable`, before the client library loads)."""
+    if not settings.llm.configured:
+        return None
+    check_reachable(settings.llm)
+    return OpenAIChat(settings.llm)
 
 
 class OpenAIEmbedder:

@@ -26,7 +26,7 @@ from rag.embed import CachedEmbedder, Embedder, LocalEmbedder
 from rag.errors import ConfigError, InputError
 from rag.estimate import Estimate, estimate
 from rag.lang.lexicon import title_from_question
-from rag.llm import Budget, ChatModel, check_reachable, make_chat
+from rag.llm import Budget, ChatModel, make_chat
 from rag.render import render_markdown, tail
 from rag.retrieve import Retriever
 from rag.settings import Settings
@@ -324,8 +324,8 @@ class Pipeline:
         stage = on_stage or (lambda _: None)
         timings: dict[str, float] = {}
         started = t0 = time.perf_counter()
-        if chat is None and self.chat is None and settings.llm.configured and settings.answer.drafter != "extractive":
-            await asyncio.to_thread(check_reachable, settings.llm)  # a dead endpoint fails before the retrieval
+        # before the search and the retrieval: a dead endpoint, or a setting that needs one, fails at once
+        chat = await asyncio.to_thread(self._chat_for, settings, chat)
         found = await self._find(question, find, collection, settings)
         if found:
             timings["find"] = round(time.perf_counter() - t0, 3)
@@ -335,7 +335,6 @@ class Pipeline:
         evidence = await asyncio.to_thread(retriever.search, query or question, settings.answer.evidence_k, filters)
         evidence.sort(key=lambda e: e.chunk.retracted)  # stable: retracted papers last, the drafter's last resort
         timings["retrieve"] = round(time.perf_counter() - t0, 3)
-        chat = self._chat_for(settings, chat)
         if chat is not None:  # one deadline and one count of calls for all of the answer's calls
             chat = Budget(chat, settings.llm.deadline_s, settings.llm.max_calls)
         t1 = time.perf_counter()
