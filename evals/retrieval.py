@@ -1,7 +1,9 @@
 """Retrieval eval: paper-level nDCG@10, recall@10/100, MRR@10 and latency per system.
 
 Metrics come from ``ir-measures`` (backed by trec_eval). Each question's gold papers are its
-``gold_doc_ids``; questions without any are skipped. Besides the three headline systems
+``gold_doc_ids``; questions without any are skipped. SciFact is scored under two protocols
+(:func:`protocols`): its claims with evidence, and BEIR's, where claims without evidence count against
+the papers their source sentence cites. Besides the three headline systems
 (``hybrid`` — the default —, ``bm25``, ``dense``) the table lists ablations, so each trick the
 default uses shows its own gain in the same run.
 """
@@ -33,6 +35,23 @@ SYSTEMS: dict[str, tuple[System, dict[str, Any]]] = {
 }
 
 
+def protocols(questions: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The question sets to score, each question with the gold papers of that protocol.
+
+    ``gold``: the questions that have gold papers (for SciFact, the claims with evidence). ``beir``, when the
+    questions carry ``meta.cited_doc_ids`` (SciFact): every question, scored against its gold papers or, having
+    none, the papers its source sentence cites — BEIR's protocol for SciFact, where claims without evidence
+    count too."""
+    out = {"gold": [q for q in questions if q.get("gold_doc_ids")]}
+    if any((q.get("meta") or {}).get("cited_doc_ids") for q in questions):
+        beir = [
+            {**q, "gold_doc_ids": q.get("gold_doc_ids") or (q.get("meta") or {}).get("cited_doc_ids") or []}
+            for q in questions
+        ]
+        out["beir"] = [q for q in beir if q["gold_doc_ids"]]
+    return out
+
+
 def run(
     questions: list[dict[str, Any]],
     settings: Settings,
@@ -40,58 +59,83 @@ def run(
     progress: Any = None,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Score every system on the questions that have gold papers; returns the report section."""
+    """Score every system under every protocol of :func:`protocols`; returns the report section (the ``gold``
+    protocol's figures at the top level, every protocol's under ``protocols``)."""
     systems = systems or SYSTEMS
-    scored = [q for q in questions if q.get("gold_doc_ids")]
-    qrels = [ir_measures.Qrel(q["qid"], doc, 1) for q in scored for doc in q["gold_doc_ids"]]
-    out: dict[str, Any] = {"n_questions": len(scored), "default": "hybrid", "systems": {}}
-    per_question: dict[str, dict[str, float]] = {}
+    sets = protocols(questions)
+    asked = {q["qid"]: q for qs in sets.values() for q in qs}
+    out: dict[str, Any] = {"n_questions": len(sets["gold"]), "default": "hybrid", "systems": {}, "protocols": {}}
+    rankings: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    latency: dict[str, list[float]] = {}
     for name, (system, overrides) in systems.items():
         opts = settings.retrieve.model_copy(update=overrides)
         retriever = Retriever(settings.model_copy(update={"retrieve": opts}), collection=EVAL_COLLECTION)
         retriever.rank_papers("warm-up query", system=system)  # loads models and indexes outside the timing
-        run_docs: list[ir_measures.ScoredDoc] = []
-        latencies: list[float] = []
-        for q in scored:
+        rankings[name], latency[name] = {}, []
+        for qid, q in asked.items():
             t0 = time.perf_counter()
-            ranked = retriever.rank_papers(q["question"], k=100, system=system)
-            latencies.append((time.perf_counter() - t0) * 1000)
-            run_docs.extend(ir_measures.ScoredDoc(q["qid"], doc, score) for doc, score in ranked)
+            rankings[name][qid] = retriever.rank_papers(q["question"], k=100, system=system)
+            latency[name].append((time.perf_counter() - t0) * 1000)
             if progress:
                 progress()
-        agg = ir_measures.calc_aggregate(list(MEASURES.values()), qrels, run_docs)
-        ndcg_per_q = {m.query_id: m.value for m in ir_measures.iter_calc([nDCG @ 10], qrels, run_docs)}
-        per_question[name] = ndcg_per_q
-        values = [ndcg_per_q.get(q["qid"], 0.0) for q in scored]
-        splits: dict[str, list[float]] = {}
-        for q, v in zip(scored, values, strict=True):
-            split = (q.get("meta") or {}).get("official_split")
-            if split:
-                splits.setdefault(str(split), []).append(v)
-        out["systems"][name] = {
-            **{label: round(float(agg[measure]), 4) for label, measure in MEASURES.items()},
-            "ndcg@10_ci95": bootstrap_ci(values, seed=seed),
-            "ndcg@10_by_split": {k: round(float(np.mean(v)), 4) for k, v in sorted(splits.items())},
-            "latency_ms_p50": round(float(np.percentile(latencies, 50)), 2),
-            "latency_ms_p95": round(float(np.percentile(latencies, 95)), 2),
-            "config": {"system": system, **overrides},
+    for protocol, qs in sets.items():
+        scored = {
+            name: {**score(qs, rankings[name], seed), "config": {"system": system, **overrides}}
+            for name, (system, overrides) in systems.items()
         }
-    out["per_question_ndcg@10"] = per_question
+        for name in scored:
+            scored[name]["latency_ms_p50"] = round(float(np.percentile(latency[name], 50)), 2)
+            scored[name]["latency_ms_p95"] = round(float(np.percentile(latency[name], 95)), 2)
+        out["protocols"][protocol] = {"n_questions": len(qs), "systems": scored}
+    out["systems"] = out["protocols"]["gold"]["systems"]
+    out["per_question_ndcg@10"] = {name: m.pop("per_question") for name, m in out["systems"].items()}
+    for other in out["protocols"].values():
+        for m in other["systems"].values():
+            m.pop("per_question", None)
     return out
 
 
+def score(questions: list[dict[str, Any]], ranked: dict[str, list[tuple[str, float]]], seed: int = 0) -> dict[str, Any]:
+    """The measures of one system's paper rankings (``qid`` -> ranked papers) against ``questions``' gold."""
+    qrels = [ir_measures.Qrel(q["qid"], doc, 1) for q in questions for doc in q["gold_doc_ids"]]
+    run_docs = [ir_measures.ScoredDoc(q["qid"], doc, s) for q in questions for doc, s in ranked[q["qid"]]]
+    agg = ir_measures.calc_aggregate(list(MEASURES.values()), qrels, run_docs)
+    ndcg_per_q = {m.query_id: m.value for m in ir_measures.iter_calc([nDCG @ 10], qrels, run_docs)}
+    values = [ndcg_per_q.get(q["qid"], 0.0) for q in questions]
+    splits: dict[str, list[float]] = {}
+    for q, v in zip(questions, values, strict=True):
+        split = (q.get("meta") or {}).get("official_split")
+        if split:
+            splits.setdefault(str(split), []).append(v)
+    return {
+        **{label: round(float(agg[measure]), 4) for label, measure in MEASURES.items()},
+        "ndcg@10_ci95": bootstrap_ci(values, seed=seed),
+        "ndcg@10_by_split": {k: round(float(np.mean(v)), 4) for k, v in sorted(splits.items())},
+        "per_question": {q["qid"]: v for q, v in zip(questions, values, strict=True)},
+    }
+
+
+PROTOCOL_TITLES = {
+    "gold": "questions with gold papers",
+    "beir": "BEIR protocol: every claim, without evidence against its cited papers",
+}
+
+
 def markdown(section: dict[str, Any]) -> str:
-    lines = [
-        f"## Retrieval ({section['n_questions']} questions with gold papers; default: `{section['default']}`)",
-        "",
-        "| system | nDCG@10 (95% CI) | nDCG@10 by split | recall@10 | recall@100 | MRR@10 | p50 ms | p95 ms |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, m in section["systems"].items():
-        lo, hi = m["ndcg@10_ci95"]
-        by_split = ", ".join(f"{k} {v:.3f}" for k, v in m.get("ndcg@10_by_split", {}).items()) or "–"
-        lines.append(
-            f"| {name} | {m['ndcg@10']:.3f} ({lo:.3f}–{hi:.3f}) | {by_split} | {m['recall@10']:.3f} | "
-            f"{m['recall@100']:.3f} | {m['mrr@10']:.3f} | {m['latency_ms_p50']:.1f} | {m['latency_ms_p95']:.1f} |"
-        )
-    return "\n".join(lines) + "\n"
+    lines = [f"## Retrieval (default: `{section['default']}`)", ""]
+    for protocol, part in (section.get("protocols") or {"gold": section}).items():
+        lines += [
+            f"### {PROTOCOL_TITLES.get(protocol, protocol)} ({part['n_questions']})",
+            "",
+            "| system | nDCG@10 (95% CI) | nDCG@10 by split | recall@10 | recall@100 | MRR@10 | p50 ms | p95 ms |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, m in part["systems"].items():
+            lo, hi = m["ndcg@10_ci95"]
+            by_split = ", ".join(f"{k} {v:.3f}" for k, v in m.get("ndcg@10_by_split", {}).items()) or "–"
+            lines.append(
+                f"| {name} | {m['ndcg@10']:.3f} ({lo:.3f}–{hi:.3f}) | {by_split} | {m['recall@10']:.3f} | "
+                f"{m['recall@100']:.3f} | {m['mrr@10']:.3f} | {m['latency_ms_p50']:.1f} | {m['latency_ms_p95']:.1f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)

@@ -51,7 +51,8 @@ def run_eval(
 
     with Progress(disable=not progress, transient=True) as bar:
         if "retrieval" in what:
-            n = sum(1 for q in questions if q.get("gold_doc_ids")) * len(retrieval.SYSTEMS)
+            asked = {q["qid"] for qs in retrieval.protocols(questions).values() for q in qs}
+            n = len(asked) * len(retrieval.SYSTEMS)
             task = bar.add_task("retrieval", total=n)
             t1 = time.perf_counter()
             section = retrieval.run(questions, settings, progress=lambda: bar.advance(task), seed=seed)

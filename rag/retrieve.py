@@ -202,17 +202,21 @@ class Retriever:
         self, query: str, k: int = 100, filters: Filters | None = None, system: System = "hybrid"
     ) -> list[tuple[str, float]]:
         """Papers ranked by their best chunk (what paper-level metrics score)."""
-        best: dict[str, float] = {}
-        for item in self._fused(query, filters, system):
-            best.setdefault(item["chunk"].doc_id, item["score"])
-        return sorted(best.items(), key=lambda kv: -kv[1])[:k]
+        return papers_by_best_chunk(self._fused(query, filters, system))[:k]
 
     async def asearch(self, query: str, k: int | None = None, filters: Filters | None = None) -> list[Evidence]:
         """:meth:`search` without blocking the event loop."""
         return await asyncio.to_thread(self.search, query, k, filters)
 
     def _fused(self, query: str, filters: Filters | None, system: System) -> list[dict[str, Any]]:
-        n = self.opts.candidates
+        return fuse(self.candidates(query, filters, system), self.opts, system)
+
+    def candidates(
+        self, query: str, filters: Filters | None = None, system: System = "hybrid", n: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Each retriever's ``n`` best chunks (default ``candidates``), merged by chunk: ``chunk`` with
+        ``dense_score``/``dense_rank`` and ``bm25_score``/``bm25_rank`` where that retriever found it."""
+        n = n or self.opts.candidates
         revision = self.store.revision(self.name)  # read once: the count and the lexical index both follow it
         items: dict[str, dict[str, Any]] = {}
         if system in ("hybrid", "dense"):
@@ -227,27 +231,42 @@ class Retriever:
                         continue  # indexed by a step whose Chroma write did not land; the next write fixes it
                     items[hit.chunk_id] = {"chunk": records[hit.chunk_id]}
                 items[hit.chunk_id].update(bm25_score=hit.score, bm25_rank=hit.rank)
-        scored = list(items.values())
-        ranges = {}
-        for key in ("dense_score", "bm25_score"):
-            values = [it[key] for it in scored if it.get(key) is not None]
-            ranges[key] = (min(values), max(values)) if values else (0.0, 0.0)
-        for item in scored:
-            item["score"] = self._score(item, ranges, system)
-        scored.sort(key=lambda it: -it["score"])
-        return scored
+        return list(items.values())
 
-    def _score(self, item: dict[str, Any], ranges: dict[str, tuple[float, float]], system: System) -> float:
-        if system == "dense":
-            return float(item["dense_score"])
-        if system == "bm25":
-            return float(item["bm25_score"])
-        if self.opts.fusion == "rrf":
-            return sum(1.0 / (self.opts.rrf_k + item[key]) for key in ("dense_rank", "bm25_rank") if item.get(key))
-        w = self.opts.dense_weight
-        return w * _minmax(item.get("dense_score"), ranges["dense_score"]) + (1 - w) * _minmax(
-            item.get("bm25_score"), ranges["bm25_score"]
-        )
+
+def fuse(items: list[dict[str, Any]], opts: RetrieveSettings, system: System = "hybrid") -> list[dict[str, Any]]:
+    """``items`` (from :meth:`Retriever.candidates`) each given a fused ``score``, best first. Pure, so that the
+    cross-validation in ``evals`` scores the very function the retriever runs."""
+    ranges = {}
+    for key in ("dense_score", "bm25_score"):
+        values = [it[key] for it in items if it.get(key) is not None]
+        ranges[key] = (min(values), max(values)) if values else (0.0, 0.0)
+    scored = [{**item, "score": _score(item, ranges, opts, system)} for item in items]
+    scored.sort(key=lambda it: -it["score"])
+    return scored
+
+
+def papers_by_best_chunk(fused: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """Papers with the score of their best chunk, best first (``fused`` is best first)."""
+    best: dict[str, float] = {}
+    for item in fused:
+        best.setdefault(item["chunk"].doc_id, item["score"])
+    return list(best.items())
+
+
+def _score(
+    item: dict[str, Any], ranges: dict[str, tuple[float, float]], opts: RetrieveSettings, system: System
+) -> float:
+    if system == "dense":
+        return float(item["dense_score"])
+    if system == "bm25":
+        return float(item["bm25_score"])
+    if opts.fusion == "rrf":
+        return sum(1.0 / (opts.rrf_k + item[key]) for key in ("dense_rank", "bm25_rank") if item.get(key))
+    w = opts.dense_weight
+    return w * _minmax(item.get("dense_score"), ranges["dense_score"]) + (1 - w) * _minmax(
+        item.get("bm25_score"), ranges["bm25_score"]
+    )
 
 
 def _minmax(value: float | None, bounds: tuple[float, float]) -> float:

@@ -21,6 +21,9 @@ def test_rag_eval_retrieval_writes_the_report(scifact_slice, tmp_path):
     questions = tmp_path / "questions.jsonl"
     rows = [{"qid": f"t{i}", "question": r["title"], "gold_doc_ids": [r["doc_id"]]} for i, r in enumerate(recs[:12])]
     rows.append({"qid": "nogold", "question": "anything", "gold_doc_ids": []})
+    # a claim without evidence, which only the BEIR protocol scores (against the paper its source cites)
+    cited = {"cited_doc_ids": [recs[0]["doc_id"]]}
+    rows.append({"qid": "nei", "question": recs[0]["title"], "gold_doc_ids": [], "meta": cited})
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out"
 
@@ -34,7 +37,12 @@ def test_rag_eval_retrieval_writes_the_report(scifact_slice, tmp_path):
         assert 0.8 <= m["ndcg@10"] <= 1.0 and m["recall@100"] == 1.0
         lo, hi = m["ndcg@10_ci95"]
         assert lo <= m["ndcg@10"] <= hi
-    assert "| hybrid |" in (out / "report.md").read_text()
+    beir = report["protocols"]["beir"]
+    assert report["protocols"]["gold"]["n_questions"] == 12 and beir["n_questions"] == 13
+    assert beir["systems"]["hybrid"]["ndcg@10"] > 0.8 and set(beir["systems"]) == set(report["systems"])
+    assert report["per_question_ndcg@10"]["hybrid"].keys() == {f"t{i}" for i in range(12)}
+    markdown = (out / "report.md").read_text()
+    assert "| hybrid |" in markdown and "BEIR protocol" in markdown
 
     # the second run reuses the stored collection
     rag_eval(scifact_slice, questions, out)
