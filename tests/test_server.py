@@ -115,6 +115,11 @@ def test_bad_requests_get_clear_4xx(server):
     assert status == 413
     status, body = post(url, json.dumps({"messages": [{"role": "user", "content": "q" * 5000}]}).encode())
     assert status == 400 and "longer than" in body["error"]["message"]
+    # JSON booleans are not the integer 1 (nor integers booleans), whatever pydantic's lax mode would make of them
+    status, body = post(f"{server}/v1/answer", json.dumps({"question": "bone density", "k": True}).encode())
+    assert status == 400 and "k" in body["error"]["message"]
+    status, body = post(url, json.dumps({"messages": [{"role": "user", "content": "hi"}], "stream": 1}).encode())
+    assert status == 400 and "stream" in body["error"]["message"]
     status, body = post(url, json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode(), token="wrong")
     assert status == 401 and body["error"]["type"] == "authentication_error"
     status, body = post(url, json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode(), token=None)

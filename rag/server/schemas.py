@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from rag.errors import (
     CollectionNotFoundError,
@@ -34,8 +34,8 @@ class ChatRequest(BaseModel):
     messages: list[ChatMessage] = Field(
         min_length=1, description="The conversation; the last user message is the question."
     )
-    stream: bool = Field(False, description="Answer as server-sent events.")
-    find: bool = Field(False, description="rag extension: search the literature services for the question first.")
+    stream: StrictBool = Field(False, description="Answer as server-sent events.")
+    find: StrictBool = Field(False, description="rag extension: search the literature services for the question first.")
 
     model_config = {"extra": "allow"}  # temperature, max_tokens, … are accepted and ignored
 
@@ -43,7 +43,8 @@ class ChatRequest(BaseModel):
 class AnswerRequest(BaseModel):
     question: str = Field(min_length=1, description="The research question.")
     collection: str | None = Field(None, description="Collection to answer from.")
-    k: int | None = Field(None, ge=1, le=100, description="Evidence chunks for the drafter.")
+    # strict: JSON `true` is not the integer 1 that pydantic's lax mode would make of it (the schema says integer)
+    k: StrictInt | None = Field(None, ge=1, le=100, description="Evidence chunks for the drafter.")
     find: FindRequest | StrictBool | None = Field(
         None,
         description="Search PubMed, Europe PMC, OpenAlex, arXiv first and store what they find: `true` searches "
