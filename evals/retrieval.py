@@ -52,6 +52,11 @@ def protocols(questions: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
     return out
 
 
+def asked(questions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The questions any protocol scores, by id: each is ranked once per system."""
+    return {q["qid"]: q for qs in protocols(questions).values() for q in qs}
+
+
 def run(
     questions: list[dict[str, Any]],
     settings: Settings,
@@ -62,8 +67,7 @@ def run(
     """Score every system under every protocol of :func:`protocols`; returns the report section (the ``gold``
     protocol's figures at the top level, every protocol's under ``protocols``)."""
     systems = systems or SYSTEMS
-    sets = protocols(questions)
-    asked = {q["qid"]: q for qs in sets.values() for q in qs}
+    sets, ranked_once = protocols(questions), asked(questions)
     out: dict[str, Any] = {"n_questions": len(sets["gold"]), "default": "hybrid", "systems": {}, "protocols": {}}
     rankings: dict[str, dict[str, list[tuple[str, float]]]] = {}
     latency: dict[str, list[float]] = {}
@@ -72,7 +76,7 @@ def run(
         retriever = Retriever(settings.model_copy(update={"retrieve": opts}), collection=EVAL_COLLECTION)
         retriever.rank_papers("warm-up query", system=system)  # loads models and indexes outside the timing
         rankings[name], latency[name] = {}, []
-        for qid, q in asked.items():
+        for qid, q in ranked_once.items():
             t0 = time.perf_counter()
             rankings[name][qid] = retriever.rank_papers(q["question"], k=100, system=system)
             latency[name].append((time.perf_counter() - t0) * 1000)

@@ -107,10 +107,12 @@ def collect(data_dir: Path | None, settings: Settings, limit: int | None) -> lis
 def scores(rows: list[dict[str, Any]], config: dict[str, Any]) -> list[float]:
     """nDCG@10 of every row under ``config``."""
     opts = RetrieveSettings(**config)
-    return [
-        ndcg10([doc for doc, _ in papers_by_best_chunk(fuse(at_depth(r["items"], opts.candidates), opts))], r["gold"])
-        for r in rows
-    ]
+    return [_ndcg(at_depth(r["items"], opts.candidates), opts, "hybrid", r["gold"]) for r in rows]
+
+
+def _ndcg(items: list[dict[str, Any]], opts: RetrieveSettings, system: System, gold: set[str]) -> float:
+    """nDCG@10 of the papers ``items`` rank, fused as the retriever fuses them."""
+    return ndcg10([doc for doc, _ in papers_by_best_chunk(fuse(items, opts, system))], gold)
 
 
 def macro(rows: list[dict[str, Any]], values: list[float], keep: Any) -> float:
@@ -193,11 +195,8 @@ def _default_config() -> dict[str, Any]:
 def _single(rows: list[dict[str, Any]], system: System) -> list[float]:
     """nDCG@10 of every row with one retriever alone (its own candidates, at the default depth)."""
     opts = RetrieveSettings()
-    out = []
-    for r in rows:
-        own = [it for it in at_depth(r["items"], opts.candidates) if f"{system}_score" in it]
-        out.append(ndcg10([doc for doc, _ in papers_by_best_chunk(fuse(own, opts, system))], r["gold"]))
-    return out
+    own = [[it for it in at_depth(r["items"], opts.candidates) if f"{system}_score" in it] for r in rows]
+    return [_ndcg(items, opts, system, r["gold"]) for items, r in zip(own, rows, strict=True)]
 
 
 def markdown(report: dict[str, Any]) -> str:

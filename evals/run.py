@@ -51,8 +51,7 @@ def run_eval(
 
     with Progress(disable=not progress, transient=True) as bar:
         if "retrieval" in what:
-            asked = {q["qid"] for qs in retrieval.protocols(questions).values() for q in qs}
-            n = len(asked) * len(retrieval.SYSTEMS)
+            n = len(retrieval.asked(questions)) * len(retrieval.SYSTEMS)
             task = bar.add_task("retrieval", total=n)
             t1 = time.perf_counter()
             section = retrieval.run(questions, settings, progress=lambda: bar.advance(task), seed=seed)
