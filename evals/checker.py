@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.common import read_jsonl
+from evals.common import read_jsonl, reliability
 from evals.fitting import fit_logistic
 from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge, quoted
 from rag.embed import CachedEmbedder, TokenEmbedder
@@ -221,6 +221,8 @@ def run(
         out["relevance_only"][name] = balanced_accuracy(
             relevance[report_split & (sets == "positive")], relevance[report_split & (sets == name)], rel_threshold
         )
+    # the judge's score read as a probability of support, over all the reported pairs
+    out["reliability"] = reliability(scores[report_split], y[report_split])
     if write_params:
         params = JudgeParams(
             version=judge.name,
@@ -255,6 +257,7 @@ def shipped(
         "balanced_accuracy": {},
         "balanced_accuracy_ci": {},
     }
+    out["reliability"] = reliability(scores, [float(p["label"]) for p in pairs])
     for name in NEGATIVE_SETS:
         neg = scores[sets == name]
         if len(neg) and len(pos):
@@ -277,6 +280,7 @@ def markdown(section: dict[str, Any]) -> str:
                 for k, v in ba.items()
             )
             + "\n"
+            + calibration_line(section)
         )
     cv = section.get("calibration_cv", {})
     ci = section.get("balanced_accuracy_ci") or {k: [float("nan")] * 2 for k in ba}
@@ -294,6 +298,19 @@ def markdown(section: dict[str, Any]) -> str:
             for k, v in ba.items()
         )
         + "\n"
+        + calibration_line(section)
+    )
+
+
+def calibration_line(section: dict[str, Any]) -> str:
+    """The judge's score read as a probability of support: how far it is from the observed rate."""
+    r = section.get("reliability") or {}
+    if not r.get("n"):
+        return ""
+    bins = ", ".join(f"{b['predicted']:.2f}→{b['observed']:.2f} ({b['n']})" for b in r["bins"])
+    return (
+        f"\nCalibration of the score as a probability of support ({r['n']} pairs): expected calibration "
+        f"error **{r['ece']:.3f}**; predicted → observed per bin: {bins} (`reliability.png`).\n"
     )
 
 

@@ -63,6 +63,36 @@ def bootstrap_ci(values: Sequence[float], seed: int = 0, n: int = 1000, alpha: f
     return [round(float(np.quantile(means, alpha / 2)), 4), round(float(np.quantile(means, 1 - alpha / 2)), 4)]
 
 
+RELIABILITY_BINS = 10  # equal-width bins of predicted probability, as in the usual reliability diagram
+
+
+def reliability(
+    predicted: Sequence[float] | np.ndarray, observed: Sequence[float] | np.ndarray, bins: int = RELIABILITY_BINS
+) -> dict[str, Any]:
+    """Binned predicted probability against the observed rate, and the expected calibration error
+    (the bins' |predicted - observed| weighted by their share of the cases)."""
+    p, o = np.asarray(predicted, dtype=float), np.asarray(observed, dtype=float)
+    if p.size == 0:
+        return {"ece": None, "n": 0, "bins": []}
+    which = np.minimum((p * bins).astype(int), bins - 1)
+    rows, ece = [], 0.0
+    for b in range(bins):
+        m = which == b
+        if m.any():
+            gap = abs(float(p[m].mean()) - float(o[m].mean()))
+            ece += gap * m.sum() / p.size
+            rows.append(
+                {
+                    "from": b / bins,
+                    "to": (b + 1) / bins,
+                    "n": int(m.sum()),
+                    "predicted": round(float(p[m].mean()), 4),
+                    "observed": round(float(o[m].mean()), 4),
+                }
+            )
+    return {"ece": round(ece, 4), "n": int(p.size), "bins": rows}
+
+
 def read_jsonl(path: Path) -> list[Any]:
     """The records of a JSON-lines file (blank lines skipped; split on newlines only, not U+2028)."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]

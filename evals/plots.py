@@ -1,4 +1,5 @@
-"""PNG plots of an eval run: retrieval bars per system, grounding scores, latency, decision confusion."""
+"""PNG plots of an eval run: retrieval bars per system, grounding scores, latency, decision confusion,
+reliability of the judge and the meter."""
 
 from __future__ import annotations
 
@@ -79,4 +80,24 @@ def write_plots(out: Path, report: dict[str, Any]) -> list[Path]:
                 ax.text(j, i, str(v), ha="center", va="center", color="white" if v > top / 2 else "black")
         ax.set_title(f"Decision: accuracy {d['accuracy']['mean']:.3f}")
         save(fig, "decision.png")
+
+    curves = {
+        name: report[part]["reliability"]
+        for part, name in (("checker", "judge: support score"), ("decision", "meter: verdict's stance mass"))
+        if part in report and (report[part].get("reliability") or {}).get("n")
+    }
+    if curves:
+        fig, ax = plt.subplots(figsize=(4.8, 4.4))
+        ax.plot([0, 1], [0, 1], color="#98a2b3", linestyle="--", label="perfectly calibrated")
+        for (name, r), color in zip(curves.items(), ("#3056d3", "#b54708"), strict=False):
+            xs = [b["predicted"] for b in r["bins"]]
+            ys = [b["observed"] for b in r["bins"]]
+            ax.plot(xs, ys, marker="o", color=color, label=f"{name} (ECE {r['ece']:.3f})")
+        ax.set_xlabel("predicted probability (bin mean)")
+        ax.set_ylabel("observed rate")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
+        ax.set_title("Reliability")
+        save(fig, "reliability.png")
     return written

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from rag.errors import ModelError
 
 JUDGE_FILE = "judge_offline_v3.json"
-STANCE_FILE = "stance_offline_v1.json"
+STANCE_FILE = "stance_offline_v2.json"
 
 
 class _Strict(BaseModel):
@@ -78,32 +78,47 @@ class Aggregation(_Strict):
     no_at: float
 
 
-class StanceParams(_Strict):
-    """The offline consensus meter: a softmax over stance features, and verdict thresholds per question form."""
+Form = Literal["question", "claim"]
 
-    version: str = Field(description="The meter's name, e.g. `offline-v1`.")
+
+class StanceParams(_Strict):
+    """The offline consensus meter: per question form a softmax over stance features and verdict
+    thresholds, and the gate that says which papers test the question."""
+
+    version: str = Field(description="The meter's name, e.g. `offline-v2`.")
     features: list[str]
     stances: list[str]
-    weights: list[list[float]] = Field(description="One row per stance, one column per feature.")
-    bias: list[float]
-    aggregation: dict[Literal["question", "claim"], Aggregation]
+    weights: dict[Form, list[list[float]]] = Field(description="Per form, one row per stance, one column per feature.")
+    bias: dict[Form, list[float]]
+    aggregation: dict[Form, Aggregation]
+    tests: Logistic | None = Field(
+        None, description="Whether a paper tests what the question asks (`rag.lang.asks`); only those vote."
+    )
+    tests_at: dict[Form, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict,
+        description="Per form, the `tests` probability from which a paper votes (0 or absent: every paper votes).",
+    )
     fitted_on: str = ""
 
     @model_validator(mode="after")
     def _shape(self) -> StanceParams:
-        rows, cols = len(self.weights), {len(r) for r in self.weights}
-        if rows != len(self.stances) or cols != {len(self.features)} or len(self.bias) != len(self.stances):
-            raise ValueError(
-                f"weights {rows}x{sorted(cols)} and bias {len(self.bias)} do not fit "
-                f"{len(self.stances)} stances x {len(self.features)} features"
-            )
-        if set(self.aggregation) != {"question", "claim"}:
-            raise ValueError("aggregation needs both forms, `question` and `claim`")
+        for name, part in (("weights", self.weights), ("bias", self.bias), ("aggregation", self.aggregation)):
+            if set(part) != {"question", "claim"}:
+                raise ValueError(f"{name} needs both forms, `question` and `claim`")
+        for form, rows_ in self.weights.items():
+            rows, cols = len(rows_), {len(r) for r in rows_}
+            if rows != len(self.stances) or cols != {len(self.features)} or len(self.bias[form]) != len(self.stances):
+                raise ValueError(
+                    f"{form} weights {rows}x{sorted(cols)} and bias {len(self.bias[form])} do not fit "
+                    f"{len(self.stances)} stances x {len(self.features)} features"
+                )
         return self
 
-    def check(self, features: list[str], stances: list[str]) -> StanceParams:
+    def check(self, features: list[str], stances: list[str], tests: list[str]) -> StanceParams:
         _check_names("Stance", self.features, features)
         _check_names("Stance classes of the", self.stances, stances)
+        if self.tests:
+            self.tests.check("Tests-the-question", tests)
         return self
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from rag.check import Judge, LLMJudge, NLIJudge, OfflineJudge, check, claims_to_check
-from rag.consensus import LLMStance, OfflineStance
+from rag.consensus import ADJACENT, LLMStance, OfflineStance, conclusion_for
 from rag.draft import ExtractiveDrafter, LLMDrafter
 from rag.embed import CachedEmbedder, Embedder, LocalEmbedder
 from rag.errors import ConfigError, InputError
@@ -104,6 +104,22 @@ class _Checked:
     notes: list[str] = field(default_factory=list)
     read: Consensus | None = None
     asked_meter: bool = False
+
+
+def _conclude(answer: Answer) -> None:
+    """A Conclusion that says whether the cited papers test the question (the meter knows only now);
+    the receipts follow a drafted Conclusion that moved."""
+    if answer.consensus is None:
+        return
+    answer.sections = conclusion_for(answer.question, answer.consensus, answer.sections)
+    if answer.grounding and any(s.title == ADJACENT for s in answer.sections):
+        for v in answer.grounding.sentences:
+            if v.section == "Conclusion":
+                v.section = ADJACENT
+        answer.grounding.changes.append(
+            "No cited paper tests the question: the drafted Conclusion, which quoted adjacent papers, is now "
+            f"{ADJACENT!r}, and the Conclusion says what the evidence does not show"
+        )
 
 
 def _no_answer(question: str, reason: str) -> list[Section]:
@@ -396,6 +412,7 @@ class Pipeline:
             t = time.perf_counter()
             answer.usage = answer.usage.plus(await self._consensus(answer, evidence, settings, chat, checked))
             timings["consensus"] = round(time.perf_counter() - t, 3)
+            _conclude(answer)
         return answer
 
     async def _extractive_instead(

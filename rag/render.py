@@ -54,8 +54,7 @@ def tail(answer: Answer) -> list[str]:
     c = answer.consensus
     if c and c.papers:
         lines += [
-            f"**Consensus meter: {_VERDICT_WORDS[c.verdict]}** — of {len(c.papers)} cited papers, {c.supports} support, "
-            f"{c.contradicts} contradict, {c.neutral} neutral ({c.method}).",
+            f"**Consensus meter: {_VERDICT_WORDS[c.verdict]}** — {c.summary} ({c.method}).",
             "",
         ]
     if answer.sources:

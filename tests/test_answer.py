@@ -245,7 +245,7 @@ def test_one_deadline_for_an_answer_with_an_endpoint(settings, corpus):
         llm = type(settings.llm)(base_url=fake.url, model="fake-model", timeout=10, max_retries=0, deadline_s=1.5)
         a = answer(QUESTION, collection="qa-test", settings=settings.model_copy(update={"llm": llm}))
     assert a.drafter == "llm:fake-model" and a.grounding.judge == "offline-v3"  # the judge that answered
-    assert a.consensus.method == "offline-v1"
+    assert a.consensus.method == "offline-v2"
     notes = " ".join(a.grounding.changes)
     assert notes.count("deadline of 1.5 s") == 1, a.grounding.changes
     assert "offline judge and meter used instead" in notes
@@ -355,7 +355,7 @@ def test_llm_mode_uses_the_llm_judge_in_one_more_call(settings, corpus):
 
     chat = ScriptedChat([draft, judge_only])
     b = answer(QUESTION, collection="qa-test", settings=settings, chat=chat, mode="strict", consensus="offline")
-    assert b.usage.llm_calls == 2 and b.grounding.judge == "llm-judge:scripted" and b.consensus.method == "offline-v1"
+    assert b.usage.llm_calls == 2 and b.grounding.judge == "llm-judge:scripted" and b.consensus.method == "offline-v2"
 
 
 def test_pipeline_caches_are_bounded():

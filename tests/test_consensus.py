@@ -49,9 +49,10 @@ def test_offline_stances_on_clear_papers(stance):
     got = {p.doc_id: p.stance for p in c.papers}
     assert got["yes:1"] == got["yes:2"] == "supports"
     assert got["no:1"] == "contradicts"
-    assert got["off:1"] == "neutral"
-    assert (c.supports, c.contradicts, c.neutral) == (2, 1, 1)
-    assert c.method == "offline-v1" and set(c.scores) == {"supports", "contradicts", "neutral"}
+    # the wheat paper does not test the question, whatever its cues say: it has no vote
+    assert next(p for p in c.papers if p.doc_id == "off:1").tests is False
+    assert (c.supports, c.contradicts, c.neutral) == (2, 1, 0)
+    assert c.method == "offline-v2" and set(c.scores) == {"supports", "contradicts", "neutral"}
     shown = next(p for p in c.papers if p.doc_id == "no:1")
     assert shown.sentence in PAPERS["no:1"] and shown.chunk_id == "c-no:1"
 
@@ -61,6 +62,15 @@ def test_offline_verdicts_follow_the_evidence(stance):
     assert _meter(stance, ["no:1"]).verdict == "no"
     assert _meter(stance, ["off:1"]).verdict == "unclear"
     assert _meter(stance, []).verdict == "unclear"
+
+
+def test_only_papers_that_test_the_question_vote(stance):
+    c = _meter(stance, ["yes:1", "no:1", "off:1"])
+    assert {p.doc_id: p.tests for p in c.papers} == {"yes:1": True, "no:1": True, "off:1": False}
+    assert c.testing == 2 and c.summary.startswith("2 of 3 cited papers test this")
+    alone = _meter(stance, ["off:1"])
+    assert alone.verdict == "unclear" and alone.testing == 0
+    assert alone.summary == "the one cited paper does not test this directly" and not alone.scores
 
 
 def test_verdict_thresholds():
@@ -102,7 +112,10 @@ def test_consensus_summary_counts():
     ]
     c = Consensus.from_papers("possibly", papers, method="m")
     assert (c.supports, c.contradicts, c.neutral) == (1, 0, 1)
-    assert c.summary == "Possibly: 1 of 2 cited papers support, 0 contradict, 1 neutral."
+    assert c.summary == "of 2 cited papers, 1 support, 0 contradict, 1 neutral" and c.testing is None
+    c = Consensus.from_papers("possibly", [papers[0], papers[1].model_copy(update={"tests": False})], method="m")
+    assert (c.supports, c.neutral, c.testing) == (1, 0, 1)  # only the paper that tests the question is counted
+    assert c.summary == "1 of 2 cited papers tests this: 1 support, 0 contradict, 0 neutral"
 
 
 @pytest.fixture
@@ -115,7 +128,7 @@ def aspirin(settings, tmp_path):
 
 def test_answer_carries_the_offline_meter(aspirin):
     a = answer(QUESTION, collection="aspirin", settings=aspirin)
-    assert a.consensus is not None and a.consensus.method == "offline-v1"
+    assert a.consensus is not None and a.consensus.method == "offline-v2"
     assert {p.doc_id for p in a.consensus.papers} == {s.doc_id for s in a.sources}
     assert {p.number for p in a.consensus.papers} <= {s.number for s in a.sources}
     assert "**Consensus meter:" in a.markdown and a.markdown.index("Consensus meter") < a.markdown.index("## Sources")
@@ -144,12 +157,12 @@ def test_answer_asks_the_model_and_falls_back(aspirin):
 
     half = ScriptedChat([draft, json.dumps({"claims": claims, "papers": [], "verdict": "perhaps"})])
     h = answer(QUESTION, collection="aspirin", settings=aspirin, chat=half)
-    assert h.grounding.judge == "llm-judge:scripted" and h.consensus.method == "offline-v1"  # each half on its own
+    assert h.grounding.judge == "llm-judge:scripted" and h.consensus.method == "offline-v2"  # each half on its own
     assert any("LLM consensus unusable, offline meter used instead: unknown verdict" in c for c in h.grounding.changes)
 
     broken = ScriptedChat([draft, "I cannot answer in JSON."])
     b = answer(QUESTION, collection="aspirin", settings=aspirin, chat=broken)
-    assert b.consensus is not None and b.consensus.method == "offline-v1" and b.grounding.judge == "offline-v3"
+    assert b.consensus is not None and b.consensus.method == "offline-v2" and b.grounding.judge == "offline-v3"
     assert any("LLM check unusable, offline judge and meter used instead" in c for c in b.grounding.changes)
     assert b.usage.llm_calls == 2  # the meter made no call of its own
 
@@ -168,6 +181,24 @@ def test_decision_scoring_by_hand():
     # F1: yes 2*1/(2+1+1)=0.5, no 1.0, maybe 0 → mean 0.5
     assert macro_f1([r["label"] for r in rows], [r["predicted"] for r in rows], ["yes", "no", "maybe"]) == 0.5
     assert s["verdicts"] == {"yes": 2, "possibly": 0, "no": 1, "unclear": 1}
+    assert s["coverage"] == 0.75 and s["answered_accuracy"]["mean"] == round(2 / 3, 4)  # yes, no right; maybe wrong
+    assert s["reliability"] == {"ece": None, "n": 0, "bins": []}  # no stance mass in these rows
+
+
+def test_decision_reliability_and_abstentions():
+    rows = [
+        {"label": "yes", "predicted": "yes", "verdict": "yes", "scores": {"supports": 0.8}, "testing": 2},
+        {"label": "no", "predicted": "yes", "verdict": "possibly", "scores": {"supports": 0.85}, "testing": 1},
+        {"label": "no", "predicted": "no", "verdict": "no", "scores": {"contradicts": 0.7}, "testing": 1},
+        {"label": "yes", "predicted": "maybe", "verdict": "unclear", "scores": {}, "testing": 0},
+    ]
+    s = score(rows, "yesno", "test")
+    assert s["no_paper_tests"] == 1 and s["coverage"] == 0.75
+    r = s["reliability"]  # the question no paper tests has no mass: left out
+    assert r["n"] == 3 and [b["n"] for b in r["bins"]] == [1, 2]
+    assert r["bins"][1] == {"from": 0.8, "to": 0.9, "n": 2, "predicted": 0.825, "observed": 0.5}
+    # |0.7 - 1| * 1/3 + |0.825 - 0.5| * 2/3
+    assert r["ece"] == round(0.3 / 3 + 0.325 * 2 / 3, 4)
 
 
 def test_decision_pairs_and_splits():

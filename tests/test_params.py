@@ -8,9 +8,9 @@ from importlib import resources
 import pytest
 
 from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge
-from rag.consensus import STANCES, OfflineStance
+from rag.consensus import METER_FEATURES, STANCES, OfflineStance
 from rag.errors import ModelError
-from rag.lang.findings import STANCE_FEATURES
+from rag.lang.asks import PAIR_FEATURES
 from rag.params import JUDGE_FILE, STANCE_FILE, JudgeParams, StanceParams, bundled, parse
 
 
@@ -21,10 +21,11 @@ def _raw(filename: str) -> dict:
 def test_shipped_params_fit_the_code_and_name_the_models():
     judge, stance = bundled(JudgeParams, JUDGE_FILE), bundled(StanceParams, STANCE_FILE)
     assert judge.relevance.features == FEATURES and judge.polarity and judge.polarity.features == POLARITY_FEATURES
-    assert stance.features == STANCE_FEATURES and stance.stances == list(STANCES)
+    assert stance.features == METER_FEATURES and stance.stances == list(STANCES)
+    assert stance.tests is not None and stance.tests.features == PAIR_FEATURES  # the gate: who votes
     # the judge's and meter's names in receipts are the files' versions, not constants kept in step by hand
     assert OfflineJudge(embedder=None, params=judge).name == judge.version == "offline-v3"  # type: ignore[arg-type]
-    assert OfflineStance(embedder=None, params=stance).name == stance.version == "offline-v1"  # type: ignore[arg-type]
+    assert OfflineStance(embedder=None, params=stance).name == stance.version == "offline-v2"  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -58,13 +59,17 @@ def test_feature_names_are_checked_against_the_code():
 
 def test_stance_file_shapes_and_forms():
     data = _raw(STANCE_FILE)
-    data["weights"] = data["weights"][:2]
-    with pytest.raises(ModelError, match="do not fit 3 stances x 16 features"):
+    data["weights"]["claim"] = data["weights"]["claim"][:2]
+    with pytest.raises(ModelError, match=r"claim weights 2x.* do not fit 3 stances x 17 features"):
         parse(StanceParams, json.dumps(data), "stance.json")
     data = _raw(STANCE_FILE)
     del data["aggregation"]["claim"]
-    with pytest.raises(ModelError, match="both forms"):
+    with pytest.raises(ModelError, match="aggregation needs both forms"):
         parse(StanceParams, json.dumps(data), "stance.json")
+    data = _raw(STANCE_FILE)
+    data["tests"]["features"][0] = "pair_anywhere"
+    with pytest.raises(ModelError, match=r"Tests-the-question parameters do not fit the code"):
+        OfflineStance(embedder=None, params=parse(StanceParams, json.dumps(data), "s"))  # type: ignore[arg-type]
     data = _raw(STANCE_FILE)
     data["features"] = list(reversed(data["features"]))
     with pytest.raises(ModelError, match="another order"):

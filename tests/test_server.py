@@ -62,7 +62,9 @@ def test_chat_completion_with_the_openai_client(server):
     meter = extra["consensus"]
     assert meter["verdict"] in ("yes", "possibly", "no", "unclear")
     assert {p["number"] for p in meter["papers"]} <= {s["number"] for s in extra["sources"]}
-    assert meter["supports"] + meter["contradicts"] + meter["neutral"] == len(meter["papers"])
+    voters = [p for p in meter["papers"] if p["tests"] is not False]  # papers that test the question vote
+    assert meter["supports"] + meter["contradicts"] + meter["neutral"] == len(voters)
+    assert meter["testing"] in (None, len(voters))
 
 
 def test_streaming_with_the_openai_client(server):
@@ -200,6 +202,7 @@ def test_web_page_in_headless_chromium(server, tmp_path):
         assert len(quote) > 20 and page.inner_text("#source h3").startswith("[")
         assert "citation recall" in page.inner_text("#meter-text")
         assert page.inner_text("#verdict") in ("Yes", "Possibly", "No", "Unclear")
+        assert "cited paper" in page.inner_text("#consensus-summary")  # "3 of 6 cited papers test this: …"
         stances = page.locator("#consensus li")
         assert stances.count() >= 1 and page.locator("#consensus .stance").count() == stances.count()
         stances.first.click()  # a paper in the meter opens its source like a citation does

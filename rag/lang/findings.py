@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag.lang.asks import PAIR_FEATURES, pair_features
 from rag.lang.lexicon import WORD, content_stems, overlap
 from rag.lang.roles import chunk_sentences
 from rag.types import Chunk, Embedder, Evidence
@@ -191,6 +192,7 @@ class PaperReading:
     sentence: str
     chunk_id: str
     retrieval: float = 0.0  # best retrieval score of the paper's chunks (fused, higher is better)
+    tests: np.ndarray = field(default_factory=lambda: np.zeros(len(PAIR_FEATURES)))  # does it test the question?
 
 
 def read_paper(question: str, chunks: Sequence[Evidence], embedder: Embedder) -> PaperReading:
@@ -202,6 +204,8 @@ def read_paper(question: str, chunks: Sequence[Evidence], embedder: Embedder) ->
     if not reading.chunk_id and chunks:
         reading.chunk_id = chunks[0].chunk.chunk_id
     reading.retrieval = max((ev.score for ev in chunks), default=0.0)
+    titles = list(dict.fromkeys(ev.chunk.title for ev in chunks if ev.chunk.title))  # a title names what is tested
+    reading.tests = pair_features(question, [(t, "title") for t in titles] + [(t, role) for t, role, _ in sents])
     return reading
 
 

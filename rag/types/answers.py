@@ -135,6 +135,11 @@ class PaperStance(BaseModel):
     relevance: float | None = Field(
         None, description="Offline meter: similarity of the paper's closest sentence to the question (it weighs more)."
     )
+    tests: bool | None = Field(
+        None,
+        description="Offline meter: whether the paper tests what the question asks (its exposure and outcome "
+        "together); only those vote. False: it addresses something adjacent. None: not judged (LLM meter).",
+    )
     sentence: str = Field("", description="The paper's sentence that shows its stance.")
     chunk_id: str = Field("", description="Chunk holding that sentence.")
 
@@ -145,26 +150,49 @@ class Consensus(BaseModel):
     verdict: Literal["yes", "possibly", "no", "unclear"] = Field(
         description="`yes`, `possibly` (leaning yes, with dissent or weak evidence), `no` or `unclear`."
     )
-    supports: int = Field(0, description="Cited papers that support.")
-    contradicts: int = Field(0, description="Cited papers that contradict.")
-    neutral: int = Field(0, description="Cited papers that neither support nor contradict.")
+    supports: int = Field(0, description="Cited papers that support (of those that test the question).")
+    contradicts: int = Field(0, description="Cited papers that contradict (of those that test the question).")
+    neutral: int = Field(0, description="Cited papers that neither support nor contradict (of those testing it).")
+    testing: int | None = Field(
+        None, description="Cited papers that test what the question asks (the voters); None when not judged."
+    )
     papers: list[PaperStance] = Field(default_factory=list, description="Stance of each cited paper.")
     scores: dict[str, float] = Field(
         default_factory=dict, description="Offline meter: relevance-weighted stance mass behind the verdict."
     )
-    method: str = Field("", description="`offline-v1` or `llm:<model>`.")
-    summary: str = Field("", description="One line: the verdict and the counts, for people.")
+    method: str = Field("", description="`offline-v2` or `llm:<model>`.")
+    summary: str = Field(
+        "", description='The counts behind the verdict in words: "3 of 6 cited papers test this: 2 support, …".'
+    )
 
     @classmethod
     def from_papers(
         cls, verdict: str, papers: list[PaperStance], method: str, scores: dict[str, float] | None = None
     ) -> Consensus:
-        counts = {s: sum(p.stance == s for p in papers) for s in ("supports", "contradicts", "neutral")}
-        summary = (
-            f"{verdict.capitalize()}: {counts['supports']} of {len(papers)} cited papers support, "
-            f"{counts['contradicts']} contradict, {counts['neutral']} neutral."
+        judged = any(p.tests is not None for p in papers)
+        voters = [p for p in papers if p.tests is not False]
+        counts = {s: sum(p.stance == s for p in voters) for s in ("supports", "contradicts", "neutral")}
+        tally = f"{counts['supports']} support, {counts['contradicts']} contradict, {counts['neutral']} neutral"
+        if not judged:
+            summary = f"of {len(papers)} cited papers, {tally}"
+        elif not voters:
+            summary = (
+                "the one cited paper does not test this directly"
+                if len(papers) == 1
+                else f"none of the {len(papers)} cited papers tests this directly"
+            )
+        else:
+            verb = "tests" if len(voters) == 1 else "test"
+            summary = f"{len(voters)} of {len(papers)} cited papers {verb} this: {tally}"
+        return cls(
+            verdict=verdict,  # type: ignore[arg-type]
+            papers=papers,
+            method=method,
+            scores=scores or {},
+            summary=summary,
+            testing=len(voters) if judged else None,
+            **counts,
         )
-        return cls(verdict=verdict, papers=papers, method=method, scores=scores or {}, summary=summary, **counts)  # type: ignore[arg-type]
 
 
 class Usage(BaseModel):
