@@ -255,7 +255,8 @@ def conclusion_for(question: str, consensus: Consensus, sections: list[Section])
 
     When no cited paper tests the question, the drafted Conclusion (the adjacent papers' own
     conclusions) becomes "Closest Findings" and the Conclusion says so in plain words; when only
-    some test it, the Conclusion first says which. Unchanged when the meter did not judge it.
+    some test it, the Conclusion first says which, and its sentences that cite only adjacent papers
+    move to "Closest Findings". Unchanged when the meter did not judge it.
     """
     testing, n = consensus.testing, len(consensus.papers)
     if testing is None or testing == n or not n:
@@ -280,12 +281,17 @@ def conclusion_for(question: str, consensus: Consensus, sections: list[Section])
         ]
         moved = [drafted.model_copy(update={"title": ADJACENT})] if drafted and drafted.sentences else []
         return [*rest, *moved, Section(title="Conclusion", sentences=[Sentence(text=t, kind="framing") for t in lines])]
-    voters = " ".join(f"[{p.number}]" for p in consensus.papers if p.tests is not False)
-    framing = Sentence(
-        text=f"Of the {n} cited papers, {testing} {'tests' if testing == 1 else 'test'} this directly ({voters}); "
-        "the others address adjacent questions and do not count toward the verdict.",
-        kind="framing",
-    )
-    if drafted is None:
-        return [*rest, Section(title="Conclusion", sentences=[framing])]
-    return [*rest, drafted.model_copy(update={"sentences": [framing, *drafted.sentences]})]
+    numbers = {p.number for p in consensus.papers if p.tests is not False}
+    lines = [
+        f"Of the {n} cited papers, {testing} {'tests' if testing == 1 else 'test'} this directly "
+        f"({' '.join(f'[{k}]' for k in sorted(numbers))}); the others address adjacent questions and do not "
+        "count toward the verdict."
+    ]
+    if consensus.verdict == "unclear":
+        lines.append("What they report is too weak or too indirect for this evidence to settle the question.")
+    framing = [Sentence(text=t, kind="framing") for t in lines]
+    # a drafted sentence that cites only adjacent papers is no conclusion on the question
+    kept = [s for s in drafted.sentences if numbers & set(s.citations)] if drafted else []
+    aside = [s for s in drafted.sentences if s not in kept] if drafted else []
+    adjacent = [Section(title=ADJACENT, sentences=aside)] if aside else []
+    return [*rest, *adjacent, Section(title="Conclusion", sentences=[*framing, *kept])]

@@ -112,13 +112,14 @@ def _conclude(answer: Answer) -> None:
     if answer.consensus is None:
         return
     answer.sections = conclusion_for(answer.question, answer.consensus, answer.sections)
-    if answer.grounding and any(s.title == ADJACENT for s in answer.sections):
+    moved = {s.text for sec in answer.sections if sec.title == ADJACENT for s in sec.sentences}
+    if answer.grounding and moved:
         for v in answer.grounding.sentences:
-            if v.section == "Conclusion":
+            if v.section == "Conclusion" and v.sentence in moved:
                 v.section = ADJACENT
         answer.grounding.changes.append(
-            "No cited paper tests the question: the drafted Conclusion, which quoted adjacent papers, is now "
-            f"{ADJACENT!r}, and the Conclusion says what the evidence does not show"
+            f"Moved the Conclusion's sentences that cite only papers not testing the question to {ADJACENT!r}; "
+            "the Conclusion says which papers test it"
         )
 
 

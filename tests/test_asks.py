@@ -60,7 +60,10 @@ def _answer_parts(tests: list[bool | None]):
     sections = [
         Section(title="Introduction", sentences=[Sentence(text="Vitamin D matters [1].", citations=[1])]),
         Section(title="Renal Bone Disease", sentences=[Sentence(text="It reverses renal bone disease [1].")]),
-        Section(title="Conclusion", sentences=[Sentence(text="Oral vitamin D3 can reverse renal bone disease [1].")]),
+        Section(
+            title="Conclusion",
+            sentences=[Sentence(text="Oral vitamin D3 can reverse renal bone disease [1].", citations=[1])],
+        ),
     ]
     return Consensus.from_papers("unclear" if not any(tests) else "yes", papers, method="m"), sections
 
@@ -83,6 +86,11 @@ def test_when_some_papers_test_it_the_conclusion_names_them():
     out = conclusion_for("Can vitamin D reverse osteoporosis?", consensus, sections)
     assert out[-1].title == "Conclusion" and out[-1].sentences[0].text.startswith("Of the 3 cited papers, 2 test")
     assert "([1] [3])" in out[-1].sentences[0].text and out[-1].sentences[1:] == sections[2].sentences
+    # a drafted conclusion citing only a paper that does not test the question moves aside
+    consensus, sections = _answer_parts([False, True])
+    out = conclusion_for("Can vitamin D reverse osteoporosis?", consensus, sections)
+    assert [s.title for s in out][-2:] == [ADJACENT, "Conclusion"] and out[-2].sentences == sections[2].sentences
+    assert all(s.kind == "framing" for s in out[-1].sentences)
 
 
 def test_unjudged_or_all_testing_leaves_the_sections_alone():
