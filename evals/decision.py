@@ -336,7 +336,7 @@ _DEFAULT_AGGREGATION = {"tau": 0.05, "decided_at": 0.4, "possibly_at": 0.55, "ye
 _TESTS_AT = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # 0: no gate, every cited paper votes
 _CV_NOISE = 0.01  # objective differences below this are within what 5 folds of ~500 questions can tell apart
 _FOLDS = 5
-_GATE_L2 = 1e-2  # six correlated coverage features: light shrinkage
+_GATE_L2 = 1e-2  # seven correlated coverage features: light shrinkage
 _L2S = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # the stance softmax's shrinkage, chosen by cross-validation
 
 
