@@ -46,7 +46,7 @@ from rag.consensus import (
     OfflineStance,
     meter_reading,
     question_form,
-    relevance_weights,
+    stance_mass,
     verdicts_of,
 )
 from rag.lang.asks import PAIR_FEATURES
@@ -397,8 +397,9 @@ def _calibration_questions(
                 for s, r in stance.readings(q["question"], sources, evidence)
             ]
             out.append(_Asked(q["qid"], form, kind, q["label"], papers))
-        eval_dir.mkdir(parents=True, exist_ok=True)
-        write_jsonl(cache, rows)
+        if len(kept) < len(questions):  # something was answered anew: keep it for the next refit
+            eval_dir.mkdir(parents=True, exist_ok=True)
+            write_jsonl(cache, rows)
     return out
 
 
@@ -472,8 +473,7 @@ def _masses(asked: list[_Asked], p_tests: dict[int, float], tests_at: float, tau
     for i, q in enumerate(asked):
         voters = _voting(q, p_tests, tests_at)
         if voters:
-            mass = relevance_weights([r.retrieval for r in voters], tau) @ np.array([r.probs for r in voters])
-            out[i] = mass[:2]
+            out[i] = stance_mass([r.probs for r in voters], [r.retrieval for r in voters], tau)[:2]
     return out
 
 

@@ -145,7 +145,7 @@ class OfflineStance:
         if not voters:
             return Consensus.from_papers("unclear", papers, method=self.name)
         p = self.aggregation[form]
-        mass = relevance_weights([scores[i] for i in voters], p["tau"]) @ np.array([probs[i] for i in voters])
+        mass = stance_mass([probs[i] for i in voters], [scores[i] for i in voters], p["tau"])
         sup, con = float(mass[0]), float(mass[1])
         return Consensus.from_papers(
             verdict_of(sup, con, **{k: p[k] for k in THRESHOLDS}),
@@ -164,6 +164,12 @@ def relevance_weights(scores: Sequence[float], tau: float) -> np.ndarray:
 
 
 VERDICTS = ("yes", "possibly", "no", "unclear")
+
+
+def stance_mass(probs: Sequence[np.ndarray], scores: Sequence[float], tau: float) -> np.ndarray:
+    """The voters' stance probabilities averaged with :func:`relevance_weights`: (supports,
+    contradicts, neutral) mass behind a verdict."""
+    return relevance_weights(scores, tau) @ np.array(probs)
 
 
 def verdict_of(sup: float, con: float, decided_at: float, possibly_at: float, yes_at: float, no_at: float) -> str:
