@@ -376,7 +376,43 @@ def run_qa(files: list[Path], truths: dict[str, dict], doc_ids: dict[str, str], 
             item["hits"] = len(hits)
             items.append(item)
     failed = [f.model_dump() for f in report.failed]
-    return {"files": per_file, "ingest_seconds": ingest_seconds, "chunks": report.chunks_added, "failed": failed}
+    cv = shape_cv(truths, doc_ids, settings.model_copy(update={"retrieve": wide}))
+    return {
+        "files": per_file, "ingest_seconds": ingest_seconds, "chunks": report.chunks_added, "failed": failed,
+        "shape_cv": cv,
+    }  # fmt: skip
+
+
+SHAPE_BONUSES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+
+
+def shape_cv(truths: dict[str, dict], doc_ids: dict[str, str], settings: Settings) -> dict[str, Any]:
+    """Leave-one-paper-out choice of ``retrieve.shape_bonus``: for each paper, the bonus that puts the most
+    answer facts in the top 5 on the *other* papers (ties: the smallest), scored on the held-out one."""
+    from rag.retrieve import Retriever
+    from rag.types import Filters
+
+    passes: dict[float, dict[str, int]] = {}
+    for bonus in SHAPE_BONUSES:
+        tuned = settings.retrieve.model_copy(update={"shape_bonus": bonus})
+        retriever = Retriever(settings.model_copy(update={"retrieve": tuned}), collection=COLLECTION)
+        passes[bonus] = {}
+        for name, truth in truths.items():
+            if name not in doc_ids:
+                continue
+            for qa in truth["qa"]:
+                hits = retriever.search(qa["question"], k=5, filters=Filters(doc_ids=[doc_ids[name]]))
+                found = Haystack("\n\n".join(e.chunk.text for e in hits))
+                passed = all(found.has_fact(f) for f in qa["answer_facts"])
+                passes[bonus][name] = passes[bonus].get(name, 0) + passed
+    chosen, held_out = {}, 0
+    for name in passes[0.0]:
+        rest = {b: sum(v for n, v in passes[b].items() if n != name) for b in SHAPE_BONUSES}
+        chosen[name] = min(b for b in SHAPE_BONUSES if rest[b] == max(rest.values()))
+        held_out += passes[chosen[name]][name]
+    questions = sum(len(truths[n]["qa"]) for n in passes[0.0])
+    totals_ = {str(b): sum(passes[b].values()) for b in SHAPE_BONUSES}
+    return {"by_bonus": totals_, "chosen": chosen, "held_out": held_out, "questions": questions}
 
 
 def add_qa(row: dict[str, Any], items: list[dict[str, Any]]) -> None:
@@ -593,6 +629,14 @@ def report(folder: Path, rows: dict, speed: dict, pages: dict[str, int], qa: dic
         "QA is scored for the rag reader only (there is no public API that ingests Paper objects): the top 5 hits "
         "of the paper (retrieve.per_paper raised to 5), and the extractive answer with the default settings."
     )
+    if qa:
+        cv = qa["shape_cv"]
+        by = ", ".join(f"{b}: {n}" for b, n in cv["by_bonus"].items())
+        print(
+            f"retrieve.shape_bonus, leave-one-paper-out: {cv['held_out']}/{cv['questions']} questions with all facts "
+            f"in the top 5 on the held-out papers (chosen: {sorted(set(cv['chosen'].values()))}); "
+            f"on all papers by bonus: {by}."
+        )
     if qa and qa["failed"]:
         print(f"ingest failures: {qa['failed']}")
     for reader in READERS:

@@ -50,6 +50,8 @@ def _section_payload(section: PaperSection) -> dict[str, object]:
     return payload
 
 
+SET_APART = ("declaration", "keywords")
+"""Section kinds kept with the paper but never chunked: acknowledgments and keyword lists answer nothing asked."""
 _Unit = tuple[str, int, int | None, int | None]  # text, tokens, first page, last page
 
 
@@ -96,6 +98,8 @@ def chunk_paper(paper: Paper, settings: ChunkSettings | None = None) -> list[Chu
     enc = encoding(settings.encoding)
     pieces: list[tuple[str, _Unit]] = []  # (section title, packed unit)
     for section in paper.sections:
+        if section.kind in SET_APART:
+            continue
         units = _units(section, enc, settings.max_tokens)
         pieces.extend((section.title, unit) for unit in _pack(units, settings))
     digest = paper_hash(paper, settings)

@@ -252,6 +252,7 @@ def papers(collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
                 "doc_id": c.doc_id, "title": c.title, "authors": c.authors, "year": c.year, "doi": c.doi,
                 "arxiv_id": info.arxiv_id, "source": c.source, "chunks": c.n_chunks, "sections": info.sections,
                 "pages": report.pages if report else None, "references": len(info.references),
+                "declarations": [d.title for d in info.declarations],
                 "warnings": report.warnings if report else [],
             }
         )  # fmt: skip

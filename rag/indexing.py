@@ -19,7 +19,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
-from rag.chunk import chunk_paper, paper_hash
+from rag.chunk import SET_APART, chunk_paper, paper_hash
 from rag.embed import make_embedder
 from rag.errors import InputError
 from rag.lexical import LexicalIndex, open_lexical
@@ -160,17 +160,20 @@ class Indexer:
         return len(ids)
 
     def _chunks(self, paper: Paper) -> list[Chunk]:
-        """The paper's chunks; the first carries what is stored once per paper (report, references)."""
+        """The paper's chunks; the first carries what is stored once per paper (report, references,
+        declarations)."""
         chunks = chunk_paper(paper, self.settings.chunk)
         digest = str(paper.meta.get("source_sha", ""))
         for chunk in chunks:
             chunk.source_sha = digest
-        if chunks and (paper.report or paper.references or paper.arxiv_id):
+        apart = [s for s in paper.sections if s.kind in SET_APART]
+        if chunks and (paper.report or paper.references or paper.arxiv_id or apart):
             info = PaperInfo(
                 arxiv_id=paper.arxiv_id,
-                sections=[s.title for s in paper.sections if s.kind == "body" and s.title],
+                sections=[s.title for s in paper.sections if s.kind in ("body", *SET_APART) and s.title],
                 references=paper.references,
                 report=paper.report,
+                declarations=apart,
             )
             chunks[0].paper_info = info.model_dump_json(exclude_defaults=True)
         return chunks

@@ -30,6 +30,7 @@ from rag.errors import (
 from rag.jats import is_jats, read_jats
 from rag.lang.citations import DOI
 from rag.lang.normalize import dehyphenate, normalize
+from rag.lang.roles import set_apart
 from rag.pdf.reader import read_pdf
 from rag.types import Paper, PaperSection
 
@@ -213,7 +214,7 @@ def _read_markdown(path: Path, encoding: str) -> Paper:
     def flush() -> None:
         body = _clean("\n".join(lines))
         if body:
-            sections.append(PaperSection(title=heading, text=body))
+            sections.append(PaperSection(title=heading, text=body, kind=set_apart(heading) or "body"))
 
     for line in text.splitlines():
         match = _MD_HEADING.match(line)

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
 import threading
 from typing import Any, Literal
 
 import numpy as np
 
 from rag.embed import Embedder
+from rag.lang.asks import answer_shape
 from rag.lexical import LexicalIndex, open_lexical
 from rag.settings import RetrieveSettings, Settings
 from rag.store import Store, chunk_from_record
@@ -209,7 +211,7 @@ class Retriever:
         return await asyncio.to_thread(self.search, query, k, filters)
 
     def _fused(self, query: str, filters: Filters | None, system: System) -> list[dict[str, Any]]:
-        return fuse(self.candidates(query, filters, system), self.opts, system)
+        return fuse(self.candidates(query, filters, system), self.opts, system, answer_shape(query))
 
     def candidates(
         self, query: str, filters: Filters | None = None, system: System = "hybrid", n: int | None = None
@@ -234,14 +236,23 @@ class Retriever:
         return list(items.values())
 
 
-def fuse(items: list[dict[str, Any]], opts: RetrieveSettings, system: System = "hybrid") -> list[dict[str, Any]]:
-    """``items`` (from :meth:`Retriever.candidates`) each given a fused ``score``, best first. Pure, so that the
-    cross-validation in ``evals`` scores the very function the retriever runs."""
+def fuse(
+    items: list[dict[str, Any]], opts: RetrieveSettings, system: System = "hybrid", shape: re.Pattern[str] | None = None
+) -> list[dict[str, Any]]:
+    """``items`` (from :meth:`Retriever.candidates`) each given a fused ``score``, best first; under convex
+    fusion a chunk holding ``shape`` (the query's :func:`~rag.lang.asks.answer_shape`) gains ``shape_bonus``.
+    Pure, so that the cross-validation in ``evals`` scores the very function the retriever runs."""
     ranges = {}
     for key in ("dense_score", "bm25_score"):
         values = [it[key] for it in items if it.get(key) is not None]
         ranges[key] = (min(values), max(values)) if values else (0.0, 0.0)
-    scored = [{**item, "score": _score(item, ranges, opts, system)} for item in items]
+    bonus = opts.shape_bonus if system == "hybrid" and opts.fusion == "convex" else 0.0
+    scored = []
+    for item in items:
+        score = _score(item, ranges, opts, system)
+        if bonus and shape is not None and shape.search(item["chunk"].text):
+            score += bonus  # a number before the counted noun: what the answer to "how many …" looks like
+        scored.append({**item, "score": score})
     scored.sort(key=lambda it: -it["score"])
     return scored
 

@@ -1,9 +1,10 @@
 """What a question asks (its two sides) and whether a paper tests it; the Conclusion that says so."""
 
 import numpy as np
+import pytest
 
 from rag.consensus import ADJACENT, conclusion_for
-from rag.lang.asks import PAIR_FEATURES, pair_features, pair_phrase, relation, sides
+from rag.lang.asks import PAIR_FEATURES, answer_shape, pair_features, pair_phrase, relation, sides
 from rag.types import Consensus, PaperStance, Section, Sentence
 
 
@@ -99,3 +100,29 @@ def test_unjudged_or_all_testing_leaves_the_sections_alone():
         assert conclusion_for("Can vitamin D reverse osteoporosis?", consensus, sections) == sections
     consensus, _ = _answer_parts([None])
     assert consensus.testing is None and consensus.summary == "of 1 cited papers, 1 support, 0 contradict, 0 neutral"
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "other"),
+    [
+        ("How many participants took part in the usability study?", "We recruited 24 participants", "24 people"),
+        ("Roughly how many source documents does the dataset hold?", "about 40,000 source documents", "40,000 cases"),
+        ("How many supernovae from the gold sample were used?", "we fit 182 supernovae", "182 of them"),
+        ("How many tokens does the corpus contain?", "a corpus of 16.4B tokens", "16.4B words"),
+        ("What three components do the authors propose?", "there are three components: 1) reading", "two components"),
+        ("What are the three main contributions of the toolkit?", "our three main contributions", "contributions"),
+    ],
+)
+def test_answer_shape_is_a_number_before_the_counted_noun(question, answer, other):
+    shape = answer_shape(question)
+    assert shape is not None and shape.search(answer) and not shape.search(other)
+
+
+def test_questions_that_count_nothing_have_no_shape():
+    questions = (
+        "Can vitamin D reverse osteoporosis?",
+        "How much does finetuning improve F1?",
+        "Which license is used?",
+        "How many were recruited for the field deployment?",  # names no noun: nothing to look for
+    )
+    assert [answer_shape(q) for q in questions] == [None] * len(questions)

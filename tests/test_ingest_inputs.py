@@ -5,6 +5,7 @@ import json
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from rag.chunk import chunk_paper
 from rag.errors import (
     CorruptFileError,
     EmptyInputError,
@@ -156,6 +157,14 @@ def test_markdown_headings_become_sections(tmp_path):
         ("Methods", "We did things."),
         ("Results", "It worked."),
     ]
+
+
+def test_markdown_acknowledgements_are_kept_but_not_chunked(tmp_path):
+    path = tmp_path / "note.md"
+    path.write_text("# R\n\n## Results\n\nIt worked.\n\n## Acknowledgements\n\nThanks to Ann.\n", encoding="utf-8")
+    paper = read_one(path)
+    assert [s.kind for s in paper.sections] == ["body", "declaration"]
+    assert [c.text for c in chunk_paper(paper)] == ["It worked."]
 
 
 def test_collect_files_reports_unsupported_and_missing(tmp_path):

@@ -111,6 +111,33 @@ def test_references_split_off_and_parsed(tmp_path):
     assert paper.doi is None  # a DOI in the reference list is not the paper's
 
 
+def test_declarations_and_keywords_kept_with_the_paper_never_searched(tmp_path):
+    """Thanks, funding and keyword lists are statements about the work, not findings: an answer must never
+    quote them, yet the paper keeps them; an appendix after them is read as content again."""
+    page1 = [
+        *front()[:2],
+        ("Abstract", 12, 140, 72, True),
+        *body(["Weekly vitamin D raised bone density in older adults, a trial of two years found."], top=160),
+        ("KEYWORDS", 12, 190, 72, True),
+        ("bone density, vitamin D, older adults", BODY, 210),
+        ("1 Introduction", 12, 240, 72, True),
+        *body([PROSE + "."], top=260),
+    ]
+    page2 = [
+        ("Acknowledgments", 12, 80, 72, True),
+        *body(["We thank the nurses of the trial for their help and the foundation for its funding."], top=100),
+        ("Appendix A. Dosing schedule", 12, 140, 72, True),
+        *body(["Doses of vitamin D were given weekly with meals to every participant of the trial."], top=160),
+    ]
+    paper = paper_of(tmp_path, [page1, page2])
+    kinds = {s.title: s.kind for s in paper.sections}
+    assert kinds["KEYWORDS"] == "keywords" and kinds["Acknowledgments"] == "declaration"
+    assert kinds["Appendix A. Dosing schedule"] == "body"
+    text = " ".join(c.text for c in chunk_paper(paper))
+    assert "nurses" not in text and "older adults over two years" in text and "given weekly" in text
+    assert "bone density, vitamin D, older adults" not in text
+
+
 def test_captions_and_figure_debris_kept_out_of_the_running_text(tmp_path):
     page1 = [
         *front(),
@@ -232,6 +259,8 @@ def test_pdf_ingest_end_to_end(settings, tmp_path, monkeypatch):
     page2 = [
         ("2 Results", 12, 80, 72, True),
         *body(["Vitamin D supplementation raised bone density by 4 percent."], 100),
+        ("Funding", 12, 140, 72, True),
+        *body(["The trial was paid for by the Bone Foundation of Utrecht."], 160),
     ]
     pdf.write_bytes(make_layout_pdf([page1, page2]))
     bib = tmp_path / "library.bib"
@@ -257,12 +286,15 @@ def test_pdf_ingest_end_to_end(settings, tmp_path, monkeypatch):
     assert (
         papers[0]["year"] == 2021
         and papers[0]["pages"] == 2
-        and papers[0]["sections"] == ["1 Introduction", "2 Results"]
+        and papers[0]["sections"] == ["1 Introduction", "2 Results", "Funding"]
+        and papers[0]["declarations"] == ["Funding"]
     )
     exported = [
         json.loads(line) for line in runner.invoke(app, ["export", "-c", "pdfs", "--jsonl"]).stdout.splitlines()
     ]
     assert {(c["page_start"], c["page_end"]) for c in exported} <= {(1, 1), (1, 2), (2, 2)}
+    assert not any("Bone Foundation" in c["text"] for c in exported)  # stored on the paper, not as a chunk
+    assert "Bone Foundation" in json.loads(exported[0]["paper_info"])["declarations"][0]["text"]
 
     a = answer("How much did vitamin D raise bone density?", collection="pdfs", settings=settings)
     assert a.citations and all(c.page_start in (1, 2) for c in a.citations)

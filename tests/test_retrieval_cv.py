@@ -6,6 +6,7 @@ import ir_measures
 from ir_measures import nDCG
 
 from evals import retrieval_cv as cv
+from rag.lang.asks import answer_shape
 from rag.retrieve import fuse, papers_by_best_chunk
 from rag.settings import RetrieveSettings
 from rag.types import Chunk
@@ -49,6 +50,21 @@ def test_fuse_is_what_rank_papers_returns():
     heavy_dense = RetrieveSettings(dense_weight=0.9)
     assert next(d for d, _ in papers_by_best_chunk(fuse(items, heavy_dense))) == "a"
     assert next(d for d, _ in papers_by_best_chunk(fuse(items, RetrieveSettings(dense_weight=0.1)))) == "b"
+
+
+def test_a_chunk_shaped_like_the_answer_gains_under_convex_fusion():
+    """ "How many participants …?": the chunk with "24 participants" rises past a closer but countless one."""
+    items = [
+        item("a", dense=(0.9, 1), bm25=(5.0, 1)),
+        item("b", dense=(0.85, 2), bm25=(4.8, 2)),
+        item("c", dense=(0.5, 3), bm25=(1.0, 3)),
+    ]
+    items[1]["chunk"] = items[1]["chunk"].model_copy(update={"text": "We recruited 24 participants."})
+    shape = answer_shape("How many participants took part?")
+    assert [i["chunk"].doc_id for i in fuse(items, RetrieveSettings(), shape=shape)] == ["b", "a", "c"]
+    assert [i["chunk"].doc_id for i in fuse(items, RetrieveSettings(shape_bonus=0.0), shape=shape)] == ["a", "b", "c"]
+    assert [i["chunk"].doc_id for i in fuse(items, RetrieveSettings(fusion="rrf"), shape=shape)] == ["a", "b", "c"]
+    assert [i["chunk"].doc_id for i in fuse(items, RetrieveSettings())] == ["a", "b", "c"]
 
 
 def rows_where_bm25_knows():

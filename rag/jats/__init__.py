@@ -30,7 +30,7 @@ from rag.jats.markup import (
 )
 from rag.jats.references import reference
 from rag.lang.citations import DOI
-from rag.lang.roles import SECTION_PATH
+from rag.lang.roles import DECLARATIONS, SECTION_PATH
 from rag.types import Paper, PaperSection
 
 READER_VERSION = "jats-1"
@@ -47,12 +47,10 @@ _XML_ENTITIES = {"amp", "lt", "gt", "quot", "apos"}
 _OTHER_ABSTRACTS = {"graphical", "teaser", "toc", "precis", "short", "web-summary", "key-points", "highlights"}
 _PUBLISHED = {"epub", "ppub", "epub-ppub", "epubr", "pub", "electronic", "print"}
 _NOT_PUBLISHED = {"pmc-release", "nihms-submitted", "manuscript", "received", "accepted", "rev-recd", "retracted"}
+# declarations, and in JATS also the supplementary-file stubs and abbreviation lists: none is the paper's content
 _DECLARATION = re.compile(
-    r"^(?:[\dA-Z]{1,3}\.?\s+)?(?:funding(?: information| sources?)?|financial (?:support|disclosures?)|"
-    r"acknowledge?ments?|conflicts? of interests?(?: statement)?|competing (?:financial )?interests?|"
-    r"declarations?(?: of (?:competing )?interests?)?|disclosures?|authors?[’']? ?contributions?|"
-    r"supplementary (?:data|materials?|information)|supporting information|consent for publication|abbreviations)"
-    r"\W*$",
+    rf"^(?:[\dA-Z]{{1,3}}\.?\s+)?(?:{DECLARATIONS}|supplementary (?:data|materials?|information)|"
+    r"supporting information|abbreviations)\W*$",
     re.IGNORECASE,
 )
 _DECLARATION_TYPE = re.compile(r"supplementary|coi|conflict|competing|funding|acknowledg|contribution", re.I)

@@ -10,6 +10,9 @@ consensus meter lets only the papers that test a question vote.
 "reverse", "associated", "reduce"; failing one, the middle of its topic words);
 :func:`pair_features` measures how each side is covered by a paper's sentences, above all by one
 sentence at once. Which mix of these means "tests" is fitted (``python -m evals.decision fit``).
+
+:func:`answer_shape` is the phrase a counting question's answer takes ("How many participants …?" →
+"24 participants"), which retrieval favours.
 """
 
 from __future__ import annotations
@@ -134,3 +137,49 @@ def _root(word: str) -> str:
 
 def _roots(text: str) -> set[str]:
     return {_root(w) for w in WORD.findall(text)}
+
+
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozens?|hundreds?|thousands?|millions?|billions?"
+)
+_NUMBER = rf"(?:\d[\d,.]*\s?[kKMB]?|{_NUMBER_WORDS})"  # 24, 40,000, 81.1M, 35k, ten
+_HOW_MANY = re.compile(r"\bhow many\s+((?:[\w-]+\s+){0,4})", re.IGNORECASE)
+_WHAT_N = re.compile(rf"\b(?:what|which)\s+(?:are\s+the\s+|were\s+the\s+)?({_NUMBER_WORDS}|\d+)\s+", re.IGNORECASE)
+_COUNTED_WORDS = 4  # "how many fine-grained academic queries": the counted noun comes within four words
+_BETWEEN = 3  # words a number and its noun may have between them: "40,000 source documents", "24 paid participants"
+
+
+def answer_shape(question: str) -> re.Pattern[str] | None:
+    """The phrase an answer to a counting question takes, as a pattern, or None for other questions.
+
+    "How many participants took part?" → a number before "participants" ("24 participants", "ten
+    participants"); "What three components …?" → "three" before "components".
+
+    >>> bool(answer_shape("How many source documents does it hold?").search("about 40,000 source documents"))
+    True
+    >>> answer_shape("Does vitamin D reverse osteoporosis?") is None
+    True
+    """
+    count = _HOW_MANY.search(question)
+    listed = None if count else _WHAT_N.search(question)
+    if count:
+        noun, number = _counted_noun(count.group(1)), _NUMBER
+    elif listed:
+        noun, number = _counted_noun(question[listed.end() :]), re.escape(listed.group(1))
+    else:
+        return None
+    if not noun:
+        return None
+    return re.compile(rf"(?<![\w.]){number}\s+(?:[\w-]+\s+){{0,{_BETWEEN}}}?{re.escape(stem(noun))}\w*", re.IGNORECASE)
+
+
+def _counted_noun(text: str) -> str:
+    """The noun counted in the words after "how many" / "what three": the first plural-looking one before a
+    function word ("fine-grained academic *queries* does"; "*supernovae* from the"), else the first."""
+    phrase = []
+    for word in WORD.findall(text)[:_COUNTED_WORDS]:
+        if word.lower() in FUNCTION_WORDS:
+            break
+        phrase.append(word)
+    plural = [w for w in phrase if w.lower().endswith(("s", "ae", "ia", "ta"))]
+    return (plural or phrase or [""])[0]

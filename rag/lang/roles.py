@@ -7,6 +7,7 @@ study's statement of its own aim (which is no finding).
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from rag.lang.sentences import sentence_spans
 from rag.types import Chunk
@@ -76,6 +77,24 @@ def strip_label(text: str) -> str:
 SECTION_PATH = " — "
 """Joins a nested section's headings, parent first (``RESULTS — PRKRA is a target``): the parent says the role."""
 _NUMBERING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.)\s+")
+
+
+DECLARATIONS = (
+    r"funding(?: information| sources?)?|financial (?:support|disclosures?)|acknowledge?ments?|"
+    r"conflicts? of interests?(?: statement)?|competing (?:financial )?interests?|"
+    r"declarations?(?: of (?:competing )?interests?)?|disclosures?|authors?[’']? ?contributions?|consent for publication"
+)
+"""Headings of a paper's declarations: who paid, who helped, who did what — statements about the work, not findings."""
+_APART = re.compile(rf"^(?:({DECLARATIONS})|(keywords|key words|ccs concepts|index terms))\W*$", re.IGNORECASE)
+
+
+def set_apart(title: str) -> Literal["declaration", "keywords"] | None:
+    """Whether a section heading names text that is kept with the paper but never searched as its content:
+    ``Acknowledgments`` → declaration, ``KEYWORDS`` → keywords, ``4. Results`` → None."""
+    match = _APART.match(_NUMBERING.sub("", title.split(SECTION_PATH)[0].strip()))
+    if not match:
+        return None
+    return "declaration" if match.group(1) else "keywords"
 
 
 def section_role(title: str) -> str | None:

@@ -28,7 +28,7 @@ from rag.pdf.references import parse_references
 from rag.pdf.structure import build
 from rag.types import Paper, PaperSection, ReadingReport
 
-READER_VERSION = "pdfium-2"
+READER_VERSION = "pdfium-3"
 """Changes whenever the reader would read the same file differently (a re-ingest then re-reads it)."""
 _MIN_CHARS_PER_PAGE = 40  # fewer: the pages are images, not text
 _GARBAGE_BELOW = 0.5  # known-word share under which a text layer is suspected garbage (real papers here: 0.68-0.94)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 
 from rag.lang.citations import PAPER_MARKERS
 from rag.lang.normalize import join_hyphenated
+from rag.lang.roles import set_apart
 from rag.pdf.layout import Line
 from rag.types import PaperSection
 
@@ -28,8 +29,11 @@ _KNOWN_HEADING = re.compile(rf"^(?:(?:\d+|[IVX]+|[A-Z])\.?\s+)?({_KNOWN})\s*:?$"
 _NUMBERED = re.compile(r"^((?:\d{1,2}|[IVX]{1,5}|[A-H])(?:\.\d{1,2})*)\.?\s+([A-Z][^\n]*)$")
 REFERENCES = re.compile(r"^(?:\d+\.?\s+)?(references|bibliography|literature cited|works cited)$", re.IGNORECASE)
 APPENDIX = re.compile(r"^(?:[A-H](?:\.\d+)*\.?\s+[A-Z]|appendix|appendices|supplementary)", re.IGNORECASE)
+# "Appendix. Model specification", "Appendix B: Proofs", "APPENDIX A" (a known word, then a title of its own)
+_APPENDIX_HEADING = re.compile(r"^(?:appendix|appendices)(?:\s+[A-Z\d]{1,3})?[.:]?(?:\s+[A-Z][^.]*)?$", re.IGNORECASE)
 _FIRST_ENTRY = re.compile(r"^\[1\]\s+\S")
 _MAX_HEADING_WORDS = 12
+_LONGEST_DECLARATION = 3000  # characters: about half a page of body text
 _EMPHASIS = 1.08  # a heading is set this much larger than the body, or bold
 _LARGER = 1.15  # an unnumbered, unknown heading must stand out more: this much larger
 _PARAGRAPH_GAP = 0.9  # a vertical gap of this many body sizes starts a paragraph
@@ -59,6 +63,8 @@ def heading(line: Line, size: float) -> Heading | None:
     capitals = text.isupper() and sum(c.isalpha() for c in text) > 3
     if _KNOWN_HEADING.match(text):
         return Heading(text, True) if (emphasis or capitals or line.size >= size * 0.95) else None
+    if _APPENDIX_HEADING.match(text) and (emphasis or capitals):
+        return Heading(text, True)
     numbered = _NUMBERED.match(text)
     if numbered and (emphasis or capitals) and not text.endswith(".") and sum(c.isalpha() for c in text) >= 3:
         return Heading(text, "." not in numbered.group(1))
@@ -143,7 +149,10 @@ class _Builder:
         text = "\n\n".join(self.paragraphs)
         if text.strip():
             pages = [(min(o, len(text)), p) for o, p in self.pages]
-            self.sections.append(PaperSection(title=self.title, text=text, pages=pages))
+            # declarations run a paragraph or two; half a page or more has most likely run on past a heading
+            # not recognised, and searching someone's thanks is better than losing the text after them
+            kind = (set_apart(self.title) if len(text) < _LONGEST_DECLARATION else None) or "body"
+            self.sections.append(PaperSection(title=self.title, text=text, pages=pages, kind=kind))
         self.title, self.paragraphs, self.pages, self.prev = title, [], [], None
 
 

@@ -41,10 +41,11 @@ class PaperSection(BaseModel):
 
     title: str = Field("", description="Section heading; empty when the paper has no headings.")
     text: str = Field(description="Section text.")
-    kind: Literal["body", "caption", "table"] = Field(
+    kind: Literal["body", "caption", "table", "declaration", "keywords"] = Field(
         "body",
         description="`caption`: figure and table captions; `table`: table and figure text — both kept out of the "
-        "running text, so they never split its sentences.",
+        "running text, so they never split its sentences. `declaration` (acknowledgments, funding, competing "
+        "interests, author contributions) and `keywords`: kept with the paper, never chunked, so never evidence.",
     )
     pages: list[tuple[int, int]] = Field(
         default_factory=list,
@@ -192,6 +193,9 @@ class PaperInfo(BaseModel):
     arxiv_id: str | None = None
     sections: list[str] = Field(default_factory=list, description="Section titles, in order.")
     references: list[Reference] = Field(default_factory=list)
+    declarations: list[PaperSection] = Field(
+        default_factory=list, description="Declarations and keyword lists: kept here, never searched."
+    )
     report: ReadingReport | None = None
 
 
