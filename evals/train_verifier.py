@@ -65,11 +65,13 @@ def _text(rec: dict[str, Any]) -> str:
     return (f"{title}. " if title else "") + (rec.get("abstract") or "")
 
 
-def training_pairs(questions: list[dict[str, Any]], corpus: dict[str, dict], seed: int = 0) -> list[dict[str, Any]]:
-    """Sentence-level (premise, claim, label) pairs of the SciFact train claims (the recipe above)."""
+def training_pairs(
+    questions: list[dict[str, Any]], corpus: dict[str, dict], judged: list[dict[str, Any]], seed: int = 0
+) -> list[dict[str, Any]]:
+    """Sentence-level (premise, claim, label) pairs of the SciFact train claims (the recipe above); the
+    top-ranked non-evidence abstracts are those of the ``judged`` pairs' topical set."""
     rng = random.Random(seed)
-    texts = {d: _text(r) for d, r in corpus.items()}
-    topical = {p["qid"]: p["doc"] for p in build_pairs(questions, texts, seed) if p["set"] == "topical"}
+    topical = {p["qid"]: p["doc"] for p in judged if p["set"] == "topical"}
     out: list[dict[str, Any]] = []
     for q in questions:
         meta = q.get("meta") or {}
@@ -200,7 +202,8 @@ def base_model() -> Path:
 
 def cross_validate(root: Path, folds: int = 5, seed: int = 0) -> dict[str, Any]:
     questions, corpus = _data(root)
-    train_pairs, pairs = training_pairs(questions, corpus, seed), judge_pairs(questions, corpus, seed)
+    pairs = judge_pairs(questions, corpus, seed)
+    train_pairs = training_pairs(questions, corpus, pairs, seed)
     fold = folds_of(pairs, folds, seed)
     scores = np.full(len(pairs), np.nan)
     per_fold = []
@@ -219,7 +222,8 @@ def cross_validate(root: Path, folds: int = 5, seed: int = 0) -> dict[str, Any]:
 def fit_and_export(root: Path, out: Path, seed: int = 0) -> dict[str, Any]:
     """Train on all of SciFact train, report dev once, and write the int8 ONNX folder to ``out``."""
     questions, corpus = _data(root)
-    train_pairs, pairs = training_pairs(questions, corpus, seed), judge_pairs(questions, corpus, seed)
+    pairs = judge_pairs(questions, corpus, seed)
+    train_pairs = training_pairs(questions, corpus, pairs, seed)
     model, tokenizer = train(train_pairs, base_model(), seed)
     dev = [p for p in pairs if p["split"] == "dev"]
     scores = score(model, tokenizer, dev)

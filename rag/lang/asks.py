@@ -160,11 +160,9 @@ def answer_shape(question: str) -> re.Pattern[str] | None:
     >>> answer_shape("Does vitamin D reverse osteoporosis?") is None
     True
     """
-    count = _HOW_MANY.search(question)
-    listed = None if count else _WHAT_N.search(question)
-    if count:
+    if count := _HOW_MANY.search(question):
         noun, number = _counted_noun(count.group(1)), _NUMBER
-    elif listed:
+    elif listed := _WHAT_N.search(question):
         noun, number = _counted_noun(question[listed.end() :]), re.escape(listed.group(1))
     else:
         return None

@@ -91,7 +91,7 @@ _APART = re.compile(rf"^(?:({DECLARATIONS})|(keywords|key words|ccs concepts|ind
 def set_apart(title: str) -> Literal["declaration", "keywords"] | None:
     """Whether a section heading names text that is kept with the paper but never searched as its content:
     ``Acknowledgments`` → declaration, ``KEYWORDS`` → keywords, ``4. Results`` → None."""
-    match = _APART.match(_NUMBERING.sub("", title.split(SECTION_PATH)[0].strip()))
+    match = _APART.match(_top_heading(title))
     if not match:
         return None
     return "declaration" if match.group(1) else "keywords"
@@ -99,8 +99,12 @@ def set_apart(title: str) -> Literal["declaration", "keywords"] | None:
 
 def section_role(title: str) -> str | None:
     """The role a section heading names: ``3. Results`` → result; ``METHODS — Cell culture`` → method."""
-    top = _NUMBERING.sub("", title.split(SECTION_PATH)[0].strip())
-    return _ROLE_OF_LABEL.get(top.lower())
+    return _ROLE_OF_LABEL.get(_top_heading(title).lower())
+
+
+def _top_heading(title: str) -> str:
+    """A section path's first heading without its numbering: ``3.1 Methods — Cell culture`` → ``Methods``."""
+    return _NUMBERING.sub("", title.split(SECTION_PATH)[0].strip())
 
 
 def chunk_sentences(chunk: Chunk) -> list[tuple[str, str, float]]:
