@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from rag.check import Judge, LLMJudge, NLIJudge, OfflineJudge, check, claims_to_check
+from rag.check import Judge, LLMJudge, NLIJudge, OfflineJudge, OnQuestion, check, claims_to_check
 from rag.consensus import ADJACENT, LLMStance, OfflineStance, conclusion_for
 from rag.draft import ExtractiveDrafter, LLMDrafter
 from rag.embed import CachedEmbedder, Embedder, LocalEmbedder
@@ -256,8 +256,10 @@ class Pipeline:
             checked.usage, checked.notes = call.usage, notes
             if judged:  # else the offline judge answers, and the receipt names it
                 judge = llm_judge
+        cut = settings.check.on_question
+        on_question = OnQuestion(self.local(settings), cut) if cut is not None else None
         checked.sections, checked.sources, grounding = await asyncio.to_thread(
-            check, draft.sections, list(draft.sources), evidence, judge, settings.check.mode
+            check, draft.sections, list(draft.sources), evidence, judge, settings.check.mode, question, on_question
         )
         grounding.changes += checked.notes + draft.notes
         checked.grounding = grounding

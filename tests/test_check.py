@@ -294,3 +294,63 @@ def test_a_claim_two_papers_support_is_cited_to_both(judge):
     )
     assert sections[0].sentences[0].citations == [1, 2] and sections[0].sentences[0].text.endswith("[1][2].")
     assert [s.doc_id for s in sources] == ["d1", "d2"]
+
+
+def test_boilerplate_quoted_verbatim_is_not_a_supported_claim(judge, evidence):
+    """A quote proves the words are in the source, not that they state a finding."""
+    stamp = "Downloaded from https://academic.oup.com/ on 3 May 2021 by guest."
+    page = Chunk(chunk_id="c1", doc_id="d:vitd", text=PASSAGES["d:vitd"] + " " + stamp, index=0, n_chunks=1,
+                 n_tokens=60, paper_hash="h")  # fmt: skip
+    evidence = [Evidence(chunk=page, score=1.0, rank=1), evidence[1]]
+    s = [Sentence(text=f"{stamp} [1]", citations=[1])]
+    out, _, report = verdicts(s, evidence, judge)
+    v = report.sentences[0]
+    assert v.verdict == "boilerplate" and v.score == 1.0 and v.quote == stamp
+    assert report.citation_recall == 0.0 and report.off_question_rate == 1.0
+    assert out[0].sentences[0].flagged and "boilerplate" in out[0].sentences[0].warning
+    out, _, report = verdicts(s, evidence, judge, mode="strict")
+    assert out == [] and report.sentences[0].action == "removed"
+
+
+@pytest.mark.parametrize(
+    ("text", "packaging"),
+    [
+        ("Copyright © 2020 Elsevier Ltd. All rights reserved.", True),
+        ("Received: 12 March 2020; accepted 3 May 2020.", True),
+        ("Correspondence: jane.doe@example.org", True),
+        ("Journal of Bone and Mineral Research 35(4)", True),
+        ("Patients who received placebo were accepted into the trial.", False),
+        ("We received May 2 doses of the vaccine.", False),
+        ("Vitamin D Supplementation Reduced Hip Fractures In Older Women.", False),  # title case, but a sentence
+    ],
+)
+def test_is_boilerplate(text, packaging):
+    from rag.lang.furniture import is_boilerplate
+
+    assert is_boilerplate(text) is packaging
+
+
+def test_off_question_claim_is_set_aside(judge, evidence):
+    """Supported by its source, but about something the question does not ask."""
+    from rag.check import OnQuestion
+
+    text = "The compiler emits bytecode for the virtual machine, which interprets it at run time."
+    chunk = Chunk(chunk_id="c3", doc_id="d:jvm", text=text, index=0, n_chunks=1, n_tokens=20, paper_hash="h")
+    evidence = [*evidence, Evidence(chunk=chunk, score=0.5, rank=3)]
+    cited = [*sources(), Source(number=3, doc_id="d:jvm", chunk_ids=["c3"])]
+    fit = OnQuestion(judge.embedder, cut=0.05)
+    s = [
+        Sentence(text="Hip fracture incidence was reduced by 26% in the treated group [1].", citations=[1]),
+        Sentence(text="The compiler emits bytecode for the virtual machine [3].", citations=[3]),
+    ]
+    sections = [Section(title="Findings", sentences=s)]
+    question = "Does vitamin D supplementation prevent hip fractures?"
+    out, _, report = check(sections, cited, evidence, judge, "flag", question, fit)
+    on, off = report.sentences
+    assert on.verdict == "supported" and on.on_question > fit.cut
+    assert off.score > judge.threshold, "its source supports it"
+    assert off.verdict == "off_question" and off.on_question < fit.cut
+    assert report.citation_recall == 0.5 and report.off_question_rate == 0.5
+    assert out[0].sentences[1].warning == "not on the question"
+    _, _, without = check(sections, cited, evidence, judge, "flag")  # no question: no such check
+    assert [v.verdict for v in without.sentences] == ["supported", "supported"]

@@ -5,6 +5,8 @@
 * Judges share one interface (:class:`Judge`, :mod:`rag.check.base`): :class:`OfflineJudge` (the
   default, fitted, no model download), :class:`LLMJudge` (one batched call per answer through the
   configured endpoint) and :class:`NLIJudge` (a local ONNX NLI model).
+* :mod:`rag.check.topic` — :class:`OnQuestion`: whether a claim is on the question at all (a quote
+  proves its words are in the source, not that they answer anything).
 """
 
 from rag.check.base import Judge, Support, quote_location, quoted
@@ -12,6 +14,7 @@ from rag.check.grounding import check, cited_claims, claims_to_check, needs_cita
 from rag.check.llm_judge import LLMJudge, verdicts_from
 from rag.check.nli import NLIJudge
 from rag.check.offline import CLASH_FEATURES, FEATURES, POLARITY_FEATURES, OfflineJudge, numbers, specific_terms
+from rag.check.topic import OnQuestion
 
 __all__ = [
     "CLASH_FEATURES",
@@ -21,6 +24,7 @@ __all__ = [
     "LLMJudge",
     "NLIJudge",
     "OfflineJudge",
+    "OnQuestion",
     "Support",
     "check",
     "cited_claims",

@@ -16,12 +16,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.check.base import Judge, Support
+from rag.check.topic import OnQuestion
 from rag.lang.citations import source_for, strip_markers, with_citation
+from rag.lang.furniture import is_boilerplate
 from rag.types import Evidence, GroundingReport, Section, Sentence, SentenceVerdict, Source
 
 _MIN_CLAIM_WORDS = 5  # shorter sentences are connectives or fragments, not claims
 _SHOWN = 120  # characters of a sentence quoted in a repair note
 _MOST_ATTRIBUTED = 2  # papers a claim is cited to after the fact: the best, and one more that also supports it
+_ASIDE = {"boilerplate": "page furniture or boilerplate, not a finding", "off_question": "not on the question"}
 
 
 def needs_citation(sentence: Sentence) -> bool:
@@ -82,6 +85,7 @@ class _Tally:
     citations: int = 0
     relevant: int = 0
     invalid: int = 0
+    aside: int = 0  # claims set aside as boilerplate or off the question
 
     def fill(self, report: GroundingReport) -> None:
         report.citation_recall = round(self.supported / self.claims, 4) if self.claims else None
@@ -91,6 +95,7 @@ class _Tally:
         report.uncited_rate = round(self.uncited / self.claims, 4) if self.claims else None
         report.uncited_drafted_rate = round(self.uncited_drafted / self.claims, 4) if self.claims else None
         report.invalid_citation_rate = round(self.invalid / self.citations, 4) if self.citations else None
+        report.off_question_rate = round(self.aside / self.claims, 4) if self.claims else None
 
 
 class _Checker:
@@ -104,10 +109,17 @@ class _Checker:
         self.report = GroundingReport(judge=judge.name, mode=mode)
         self.tally = _Tally()
 
-    def sentence(self, section: Section, sentence: Sentence) -> Sentence | None:
-        """The sentence as kept (possibly repaired or marked), or None when removed; records its verdict."""
+    def sentence(
+        self, section: Section, sentence: Sentence, on_question: float | None = None, cut: float | None = None
+    ) -> Sentence | None:
+        """The sentence as kept (possibly repaired or marked), or None when removed; records its verdict.
+        ``on_question`` is its closeness to the question, ``cut`` the least a claim needs."""
         verdict = SentenceVerdict(
-            section=section.title, sentence=sentence.text, citations=sentence.citations, verdict="no_claim"
+            section=section.title,
+            sentence=sentence.text,
+            citations=sentence.citations,
+            verdict="no_claim",
+            on_question=on_question,
         )
         self.report.sentences.append(verdict)
         bad = [n for n in sentence.citations if n not in self.chunks_of]
@@ -115,6 +127,10 @@ class _Checker:
         self.tally.citations += len(sentence.citations)
         self.tally.invalid += len(bad)
         self.tally.claims += worthy
+        if worthy and is_boilerplate(strip_markers(sentence.text)):
+            return self._set_aside(section, sentence, verdict, "boilerplate")
+        if worthy and on_question is not None and cut is not None and on_question < cut:
+            return self._set_aside(section, sentence, verdict, "off_question")
         if bad:
             verdict.verdict = "invalid_citation"
         if not sentence.citations:
@@ -142,6 +158,23 @@ class _Checker:
         self.report.changes.append(f"Flagged a claim without citation: {sentence.text[:_SHOWN]}")
         return sentence.model_copy(update={"flagged": True})
 
+    def _set_aside(self, section: Section, sentence: Sentence, verdict: SentenceVerdict, why: str) -> Sentence | None:
+        """A claim that is packaging or off the question: its source's support is recorded, but it is not a
+        supported claim; flagged with the reason, or removed in ``strict``."""
+        self.tally.aside += 1
+        valid = [n for n in sentence.citations if n in self.chunks_of and n not in self.retracted]
+        passages, owners = _passages(valid, self.chunks_of)
+        if passages:
+            _receipt(verdict, self.judge.support(strip_markers(sentence.text), passages), passages, owners)
+        verdict.verdict, note = why, _ASIDE[why]
+        if self.mode == "strict":
+            verdict.action = "removed"
+            self.report.changes.append(f"Removed from “{section.title}” ({note}): {sentence.text[:_SHOWN]}")
+            return None
+        verdict.action = "flagged"
+        self.report.changes.append(f"Flagged ({note}): {sentence.text[:_SHOWN]}")
+        return sentence.model_copy(update={"flagged": True, "warning": note})
+
     def _judged(
         self, section: Section, sentence: Sentence, verdict: SentenceVerdict, bad: list[int], worthy: bool
     ) -> Sentence | None:
@@ -152,11 +185,7 @@ class _Checker:
         result = self.judge.support(claim, passages) if passages else Support(0.0, 0, (0, 0))
         verdict.score = round(result.score, 4)
         if passages:
-            owner, ev = owners[result.passage]
-            verdict.best_source, verdict.chunk_id = owner, ev.chunk.chunk_id
-            verdict.page_start, verdict.page_end = ev.chunk.page_start, ev.chunk.page_end
-            verdict.quote = passages[result.passage][result.span[0] : result.span[1]]
-            verdict.quote_span = result.span
+            _receipt(verdict, result, passages, owners)
         if passages and result.supported(self.judge.threshold):
             self.tally.supported += worthy
             verdict.verdict = "supported" if not bad else "invalid_citation"
@@ -228,6 +257,18 @@ class _Checker:
         return sentence.model_copy(update={"text": text, "citations": numbers_, "warning": ""})
 
 
+def _receipt(
+    verdict: SentenceVerdict, result: Support, passages: list[str], owners: list[tuple[int, Evidence]]
+) -> None:
+    """The verdict's score and best quote: which source, chunk, pages and span."""
+    owner, ev = owners[result.passage]
+    verdict.score = round(result.score, 4)
+    verdict.best_source, verdict.chunk_id = owner, ev.chunk.chunk_id
+    verdict.page_start, verdict.page_end = ev.chunk.page_start, ev.chunk.page_end
+    verdict.quote = passages[result.passage][result.span[0] : result.span[1]]
+    verdict.quote_span = result.span
+
+
 def _marks(numbers_: list[int]) -> str:
     return "".join(f"[{n}]" for n in numbers_)
 
@@ -250,15 +291,38 @@ def check(
     evidence: Sequence[Evidence],
     judge: Judge,
     mode: str = "flag",
+    question: str = "",
+    on_question: OnQuestion | None = None,
 ) -> tuple[list[Section], list[Source], GroundingReport]:
-    """Verify every sentence; returns the (repaired) sections and sources, and the receipt."""
+    """Verify every sentence; returns the (repaired) sections and sources, and the receipt. With a
+    ``question`` and ``on_question``, claims off the question are set aside too."""
     if mode == "off":
         return sections, sources, GroundingReport(judge=judge.name, mode=mode)
     checker = _Checker(sources, evidence, judge, mode)
+    fits = _fits(sections, question, on_question)
+    cut = on_question.cut if on_question else None
     out_sections: list[Section] = []
-    for section in sections:
-        kept = [s for s in (checker.sentence(section, sentence) for sentence in section.sentences) if s is not None]
+    for i, section in enumerate(sections):
+        kept = [
+            s
+            for j, sentence in enumerate(section.sentences)
+            if (s := checker.sentence(section, sentence, fits.get((i, j)), cut)) is not None
+        ]
         if kept:
             out_sections.append(section.model_copy(update={"sentences": kept}))
     checker.tally.fill(checker.report)
     return out_sections, sources, checker.report
+
+
+def _fits(sections: list[Section], question: str, on_question: OnQuestion | None) -> dict[tuple[int, int], float]:
+    """(section, sentence) → closeness to the question, for the claims (each read with the sentence before it)."""
+    if on_question is None or not question.strip():
+        return {}
+    where, pairs = [], []
+    for i, section in enumerate(sections):
+        for j, sentence in enumerate(section.sentences):
+            if needs_citation(sentence):
+                prev = strip_markers(section.sentences[j - 1].text) if j else ""
+                where.append((i, j))
+                pairs.append((prev, strip_markers(sentence.text)))
+    return dict(zip(where, on_question.scores(question, pairs), strict=True))

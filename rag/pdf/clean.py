@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 
+from rag.lang.furniture import ARXIV_STAMP, PAGE_NUMBER, PERMISSION
 from rag.pdf.layout import Line
 from rag.pdf.structure import APPENDIX, REFERENCES
 
@@ -19,13 +20,6 @@ _EDGE_LINES = 3  # lines at the top and at the foot of a page that may be furnit
 _MARGIN = 0.12  # ... when they sit in the top or bottom 12% of the page (where headers and footers go)
 _REPEATED_SHARE = 0.3  # on this share of pages (alternating headers are on half of them)
 _MIN_REPEATS = 2  # a 4-page paper's alternating header is on 2 pages
-_PAGE_NUMBER = re.compile(r"^(?:page\s*)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?$", re.IGNORECASE)
-_ARXIV_STAMP = re.compile(r"^arXiv:\s?\S+\s+\[[^\]]+\]\s+\d{1,2}\s+\w{3}\s+\d{4}$", re.IGNORECASE)
-_PERMISSION = re.compile(
-    r"^(?:permission to make digital or hard copies|copyright ©|©\s?\d{4}|\(c\)\s?\d{4}|this work is licensed under|"
-    r"publication rights licensed to|acm isbn|acm reference format|https?://doi\.org/10\.1145)",
-    re.IGNORECASE,
-)
 CAPTION = re.compile(r"^((?:figure|fig\.|table|algorithm|listing)\s*[0-9A-Z]{1,3})[.:|]", re.IGNORECASE)
 """A caption's first line; group 1 is its label ("Figure 3")."""
 _FOOT_ZONE = 0.85  # footnotes live in the bottom 15% of a page
@@ -72,9 +66,9 @@ def repeated_edge_lines(edges: list[list[Line]]) -> set[str]:
 
 
 def _is_furniture(line: Line, edges: set[int], repeated: set[str]) -> bool:
-    if line.rotated or _ARXIV_STAMP.match(line.text):
+    if line.rotated or ARXIV_STAMP.match(line.text):
         return True
-    return id(line) in edges and (_mask(line.text) in repeated or bool(_PAGE_NUMBER.match(line.text)))
+    return id(line) in edges and (_mask(line.text) in repeated or bool(PAGE_NUMBER.match(line.text)))
 
 
 def _debris(text: str) -> bool:
@@ -101,9 +95,9 @@ def clean_pages(pages: list[list[Line]], size: float) -> Cleaned:
             if _is_furniture(line, edges, repeated):
                 out.furniture.append(line)
                 continue
-            if _PERMISSION.match(line.text):
+            if PERMISSION.match(line.text):
                 permission = True
-            if permission and (line.size < size * _SMALL or _PERMISSION.match(line.text)):
+            if permission and (line.size < size * _SMALL or PERMISSION.match(line.text)):
                 out.furniture.append(line)
                 continue
             permission = False

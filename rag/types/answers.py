@@ -83,7 +83,11 @@ class SentenceVerdict(BaseModel):
     sentence: str = Field(description="The sentence as checked.")
     citations: list[int] = Field(default_factory=list, description="Source numbers it cites.")
     verdict: str = Field(
-        description="`supported`, `partial`, `unsupported`, `uncited`, `invalid_citation` or `no_claim`."
+        description="`supported`, `partial`, `unsupported`, `uncited`, `invalid_citation`, `no_claim`, "
+        "`boilerplate` (page furniture or packaging) or `off_question` (supported or not, not on the question)."
+    )
+    on_question: float | None = Field(
+        None, description="Closeness of a claim to the question (cosine; below `check.on_question` it is set aside)."
     )
     score: float = Field(0.0, description="Support score from the judge (0-1).")
     best_source: int | None = Field(None, description="Source number whose text supports it best.")
@@ -118,6 +122,9 @@ class GroundingReport(BaseModel):
         None, description="Share of claim sentences the drafter left without any citation (before that repair)."
     )
     invalid_citation_rate: float | None = Field(None, description="Share of citations pointing at no source.")
+    off_question_rate: float | None = Field(
+        None, description="Share of claim sentences set aside as boilerplate or off the question."
+    )
     sentences: list[SentenceVerdict] = Field(default_factory=list, description="Per-sentence receipt.")
     changes: list[str] = Field(default_factory=list, description="Human-readable list of repairs made.")
 
