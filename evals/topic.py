@@ -80,6 +80,8 @@ def choose(rows: list[dict[str, Any]]) -> float:
 
 def rates(rows: list[dict[str, Any]], cut: float) -> dict[str, float]:
     """Share of positives kept, and of each negative set set aside, at ``cut``."""
+    if not rows:
+        return {"n": 0}
     get = {k: np.array([r[k] for r in rows]) for k in ("own", "random", "nearest")}
     return {
         "kept": round(float(np.mean(get["own"] >= cut)), 4),
