@@ -101,19 +101,20 @@ class _Tally:
 class _Checker:
     """One answer's check: the judge, the evidence, the running tally and the receipt."""
 
-    def __init__(self, sources: list[Source], evidence: Sequence[Evidence], judge: Judge, mode: str) -> None:
+    def __init__(
+        self, sources: list[Source], evidence: Sequence[Evidence], judge: Judge, mode: str, cut: float | None = None
+    ) -> None:
         self.sources, self.evidence, self.judge, self.mode = sources, evidence, judge, mode
+        self.cut = cut  # the least closeness to the question a claim needs (None: not checked)
         self.chunks_of = _chunks_of(sources, evidence)
         # a retracted paper supports nothing: its citations stay visible, with a warning, but never count
         self.retracted = {s.number for s in sources if s.retracted}
         self.report = GroundingReport(judge=judge.name, mode=mode)
         self.tally = _Tally()
 
-    def sentence(
-        self, section: Section, sentence: Sentence, on_question: float | None = None, cut: float | None = None
-    ) -> Sentence | None:
-        """The sentence as kept (possibly repaired or marked), or None when removed; records its verdict.
-        ``on_question`` is its closeness to the question, ``cut`` the least a claim needs."""
+    def sentence(self, section: Section, sentence: Sentence, on_question: float | None = None) -> Sentence | None:
+        """The sentence as kept (possibly repaired or marked), or None when removed; records its verdict
+        (``on_question``: its closeness to the question)."""
         verdict = SentenceVerdict(
             section=section.title,
             sentence=sentence.text,
@@ -129,7 +130,7 @@ class _Checker:
         self.tally.claims += worthy
         if worthy and is_boilerplate(strip_markers(sentence.text)):
             return self._set_aside(section, sentence, verdict, "boilerplate")
-        if worthy and on_question is not None and cut is not None and on_question < cut:
+        if worthy and on_question is not None and self.cut is not None and on_question < self.cut:
             return self._set_aside(section, sentence, verdict, "off_question")
         if bad:
             verdict.verdict = "invalid_citation"
@@ -298,15 +299,14 @@ def check(
     ``question`` and ``on_question``, claims off the question are set aside too."""
     if mode == "off":
         return sections, sources, GroundingReport(judge=judge.name, mode=mode)
-    checker = _Checker(sources, evidence, judge, mode)
+    checker = _Checker(sources, evidence, judge, mode, on_question.cut if on_question else None)
     fits = _fits(sections, question, on_question)
-    cut = on_question.cut if on_question else None
     out_sections: list[Section] = []
     for i, section in enumerate(sections):
         kept = [
             s
             for j, sentence in enumerate(section.sentences)
-            if (s := checker.sentence(section, sentence, fits.get((i, j)), cut)) is not None
+            if (s := checker.sentence(section, sentence, fits.get((i, j)))) is not None
         ]
         if kept:
             out_sections.append(section.model_copy(update={"sentences": kept}))
