@@ -315,7 +315,8 @@ def check(
 
 
 def _fits(sections: list[Section], question: str, on_question: OnQuestion | None) -> dict[tuple[int, int], float]:
-    """(section, sentence) → closeness to the question, for the claims (each read with the sentence before it)."""
+    """(section, sentence) → closeness to the question, for the claims (each with the sentence before it, which
+    :class:`OnQuestion` reads with a claim that points back)."""
     if on_question is None or not question.strip():
         return {}
     where, pairs = [], []

@@ -25,7 +25,9 @@ PERMISSION = re.compile(
 _ANYWHERE = re.compile(
     r"\ball rights reserved\b|\bdownloaded from\b|\bfor personal use only\b|\bprotected by copyright\b|"
     r"\bcreative commons\b|\bopen access article distributed\b|\bcorresponding author\b|"
-    r"\b(?:e-?mail|tel|fax)\s*[:.]|[\w.+-]+@[\w-]+\.[\w.]+|\b(?:received|accepted|published)(?: online)?\s*:?\s*(?:\d{1,2}\s+)?(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?:\d{1,2},?\s+)?\d{4}\b|"
+    r"\b(?:e-?mail|tel|fax)\s*[:.]|[\w.+-]+@[\w-]+\.[\w.]+|"
+    r"\b(?:received|accepted|published)(?: online)?\s*:?\s*(?:\d{1,2}\s+)?"  # Received: 12 March 2020
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?:\d{1,2},?\s+)?\d{4}\b|"
     r"\bthis article is (?:a|an) (?:preprint|open access)\b|\bpreprint (?:submitted to|not peer reviewed)\b|"
     r"\bsupplementary (?:material|data|information) (?:is|are) available\b",
     re.IGNORECASE,
