@@ -115,12 +115,22 @@ def fit_judge(
     rel = fit_logistic(X[rel_rows], y[rel_rows])
     pol_rows = fit & ((sets == "positive") | (sets == "contradicted"))
     pol = fit_logistic(XB[pol_rows], y[pol_rows], l2=POLARITY_L2)
-    scores = judge_scores(X, XB, verbatim, rel, pol)
-    pos = scores[fit & (sets == "positive")]  # the threshold is for what the models score
-    threshold = float(
-        max(GRID, key=lambda t: np.mean([balanced_accuracy(pos, scores[fit & (sets == s)], t) for s in NEGATIVE_SETS]))
+    # the threshold is for what the models score
+    return rel, pol, best_threshold(judge_scores(X, XB, verbatim, rel, pol), sets, fit)
+
+
+def best_threshold(scores: np.ndarray, sets: np.ndarray, keep: np.ndarray) -> float:
+    """The cut on :data:`GRID` with the best mean balanced accuracy over the three negative sets, on ``keep``."""
+    pos = scores[keep & (sets == "positive")]
+    return float(
+        max(GRID, key=lambda t: np.mean([balanced_accuracy(pos, scores[keep & (sets == s)], t) for s in NEGATIVE_SETS]))
     )
-    return rel, pol, threshold
+
+
+def record_text(rec: dict[str, Any]) -> str:
+    """A corpus record as the judge reads it: its title, then its abstract (or excerpts)."""
+    title = rec.get("title") or ""
+    return (f"{title}. " if title else "") + (rec.get("abstract") or rec.get("text") or "")
 
 
 def judge_scores(
@@ -141,8 +151,7 @@ def run(
     corpus = {}
     for corpus_path in [corpus_paths] if isinstance(corpus_paths, Path) else corpus_paths:
         for rec in read_jsonl(corpus_path):
-            title = rec.get("title") or ""
-            corpus[rec["doc_id"]] = (f"{title}. " if title else "") + (rec.get("abstract") or rec.get("text") or "")
+            corpus[rec["doc_id"]] = record_text(rec)
     questions = read_jsonl(questions_path)
     pairs = build_pairs(questions, corpus, seed)
     if not pairs:

@@ -26,22 +26,22 @@ import numpy as np
 
 from evals.common import read_jsonl
 from evals.retrieval_cv import split_of
-from rag.check import OnQuestion
+from rag.check import OnQuestion, needs_citation
 from rag.embed import CachedEmbedder, LocalEmbedder
 from rag.lang.citations import strip_markers
 from rag.lang.sentences import split_sentences
 from rag.settings import Settings
+from rag.types import Sentence
 
 PASS = 0.975  # share of expert answer sentences the cut must let through
 GRID = np.round(np.arange(-0.1, 0.41, 0.01), 2)
 DATASETS = ("pubmedqa", "scholarqa_multi")
-_MIN_WORDS = 5  # as rag.check.grounding: shorter sentences are not claims
 
 
 def sentences_of(answer: str) -> list[tuple[str, str]]:
     """(previous sentence, sentence) for each claim-length sentence of an answer, markers stripped."""
     texts = [strip_markers(s) for s in split_sentences(answer)]
-    return [(texts[i - 1] if i else "", t) for i, t in enumerate(texts) if len(t.split()) >= _MIN_WORDS]
+    return [(texts[i - 1] if i else "", t) for i, t in enumerate(texts) if needs_citation(Sentence(text=t))]
 
 
 def collect(data: Path, fit: OnQuestion, seed: int = 0) -> list[dict[str, Any]]:

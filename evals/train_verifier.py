@@ -39,7 +39,14 @@ from typing import Any
 
 import numpy as np
 
-from evals.checker import GRID, NEGATIVE_SETS, balanced_accuracy, balanced_accuracy_ci, build_pairs
+from evals.checker import (
+    NEGATIVE_SETS,
+    balanced_accuracy,
+    balanced_accuracy_ci,
+    best_threshold,
+    build_pairs,
+    record_text,
+)
 from evals.common import read_jsonl, reliability
 from rag.check import quoted
 from rag.lang.lexicon import content_stems
@@ -62,11 +69,6 @@ def _data(root: Path) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     questions = read_jsonl(root / "scifact" / "questions.jsonl")
     corpus = {rec["doc_id"]: rec for rec in read_jsonl(root / "scifact" / "corpus.jsonl")}
     return questions, corpus
-
-
-def _text(rec: dict[str, Any]) -> str:
-    title = rec.get("title") or ""
-    return (f"{title}. " if title else "") + (rec.get("abstract") or "")
 
 
 # Antonym swaps for synthetic pairs: SciFact's contradicting claims were written by negating or
@@ -151,7 +153,7 @@ def training_pairs(
 def judge_pairs(questions: list[dict[str, Any]], corpus: dict[str, dict], seed: int = 0) -> list[dict[str, Any]]:
     """The checker's own pairs (claim vs abstract: positive / random / topical / contradicted), each with the
     abstract's sentences, as :mod:`evals.checker` builds them."""
-    texts = {d: _text(r) for d, r in corpus.items()}
+    texts = {d: record_text(r) for d, r in corpus.items()}
     pairs = [p for p in build_pairs(questions, texts, seed) if p["kind"] == "claim"]
     for p in pairs:
         p["sentences"] = split_sentences(texts[p["doc"]])
@@ -262,7 +264,7 @@ def accuracies(
 
 def best_cut(scores: np.ndarray, pairs: list[dict[str, Any]], keep: np.ndarray) -> float:
     """The cut maximising the mean balanced accuracy over the three sets (as the feature judge's threshold)."""
-    return float(max(GRID, key=lambda t: np.mean(list(accuracies(scores, pairs, keep, t).values()))))
+    return best_threshold(scores, np.array([p["set"] for p in pairs]), keep)
 
 
 def auc(scores: np.ndarray, pairs: list[dict[str, Any]], keep: np.ndarray) -> dict[str, float]:

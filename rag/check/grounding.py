@@ -163,8 +163,7 @@ class _Checker:
         """A claim that is packaging or off the question: its source's support is recorded, but it is not a
         supported claim; flagged with the reason, or removed in ``strict``."""
         self.tally.aside += 1
-        valid = [n for n in sentence.citations if n in self.chunks_of and n not in self.retracted]
-        passages, owners = _passages(valid, self.chunks_of)
+        passages, owners = _passages(self._valid(sentence), self.chunks_of)
         if passages:
             _receipt(verdict, self.judge.support(strip_markers(sentence.text), passages), passages, owners)
         verdict.verdict, note = why, _ASIDE[why]
@@ -180,7 +179,7 @@ class _Checker:
         self, section: Section, sentence: Sentence, verdict: SentenceVerdict, bad: list[int], worthy: bool
     ) -> Sentence | None:
         claim = strip_markers(sentence.text)
-        valid = [n for n in sentence.citations if n in self.chunks_of and n not in self.retracted]
+        valid = self._valid(sentence)
         sentence = self._warn_retracted(sentence, verdict)
         passages, owners = _passages(valid, self.chunks_of)
         result = self.judge.support(claim, passages) if passages else Support(0.0, 0, (0, 0))
@@ -203,6 +202,10 @@ class _Checker:
         verdict.action = "removed"
         self.report.changes.append(f"Removed an unsupported sentence from “{section.title}”: {sentence.text[:_SHOWN]}")
         return None
+
+    def _valid(self, sentence: Sentence) -> list[int]:
+        """The sentence's citations that point at a source, retracted ones left out (they support nothing)."""
+        return [n for n in sentence.citations if n in self.chunks_of and n not in self.retracted]
 
     def _warn_retracted(self, sentence: Sentence, verdict: SentenceVerdict) -> Sentence:
         cited = [n for n in sentence.citations if n in self.retracted]
