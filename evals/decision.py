@@ -45,11 +45,10 @@ from rag.consensus import (
     VERDICTS,
     OfflineStance,
     meter_reading,
-    question_form,
     stance_mass,
     verdicts_of,
 )
-from rag.lang.asks import PAIR_FEATURES
+from rag.lang.asks import PAIR_FEATURES, question_form
 from rag.params import Logistic, StanceParams
 from rag.read import read_path
 from rag.settings import Settings

@@ -98,6 +98,7 @@ def collect(data_dir: Path | None, settings: Settings, limit: int | None) -> lis
                     fetched[q["qid"]] = retriever.candidates(q["question"], n=max(DEPTHS))
                 rows.append(
                     {"protocol": name, "qid": f"{dataset}:{q['qid']}", "split": split_of(dataset, q)}
+                    | {"dataset": dataset, "question": q["question"]}
                     | {"gold": set(q["gold_doc_ids"]), "items": fetched[q["qid"]]}
                 )
         print(f"{dataset}: {len(fetched)} questions")

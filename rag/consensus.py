@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from rag.check.offline import OfflineJudge
-from rag.lang.asks import PAIR_FEATURES, pair_phrase
+from rag.lang.asks import PAIR_FEATURES, pair_phrase, question_form
 from rag.lang.findings import STANCE_FEATURES, PaperReading, read_paper
 from rag.llm import ChatModel, Message, complete_parsed, json_reply_tokens, read_json_object
 from rag.params import STANCE_FILE, StanceParams, bundled
@@ -39,12 +39,6 @@ from rag.types import Consensus, Evidence, LLMCall, PaperStance, Section, Senten
 STANCES = ("supports", "contradicts", "neutral")
 THRESHOLDS = ("decided_at", "possibly_at", "yes_at", "no_at")
 FORMS = ("question", "claim")
-
-
-def question_form(text: str) -> str:
-    """``question`` ("Does X reduce Y?") or ``claim`` (a statement to check, "X reduces Y."): the two
-    are weighed with their own fitted thresholds."""
-    return "question" if text.rstrip().endswith("?") else "claim"
 
 
 def _of_paper(doc_id: str, evidence: Sequence[Evidence]) -> list[Evidence]:

@@ -9,17 +9,20 @@ lives in ``evals/`` (``python -m evals.checker fit``, ``python -m evals.decision
 
 from __future__ import annotations
 
+import base64
 from functools import lru_cache
 from importlib import resources
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from rag.errors import ModelError
+from rag.lang.asks import Form
 
 JUDGE_FILE = "judge_offline_v3.json"
 STANCE_FILE = "stance_offline_v2.json"
+ADAPTER_FILE = "query_adapter_v1.json"
 
 
 class _Strict(BaseModel):
@@ -78,9 +81,6 @@ class Aggregation(_Strict):
     no_at: float
 
 
-Form = Literal["question", "claim"]
-
-
 class StanceParams(_Strict):
     """The offline consensus meter: per question form a softmax over stance features and verdict
     thresholds, and the gate that says which papers test the question."""
@@ -122,7 +122,43 @@ class StanceParams(_Strict):
         return self
 
 
-P = TypeVar("P", JudgeParams, StanceParams)
+class QueryAdapter(_Strict):
+    """Linear maps of a query's vector before the dense search, ``normalise(q @ matrix)``, one per query form
+    (a form without one keeps its vector), fitted for the embedders it names (``python -m evals.fit_adapter``);
+    the stored chunk vectors are untouched."""
+
+    version: str = Field(description="The adapter's name, e.g. `minilm-query-v1`.")
+    embedders: list[str] = Field(description="Embedder names (`Embedder.name`) whose vectors it was fitted on.")
+    dim: int = Field(gt=0)
+    deltas: dict[Form, str] = Field(
+        description="Per query form, base64 of `matrix - identity` as little-endian float16, row-major."
+    )
+    fitted_on: str = ""
+
+    @model_validator(mode="after")
+    def _shape(self) -> QueryAdapter:
+        for form in self.deltas:
+            delta = self._delta(form)
+            if delta.size != self.dim * self.dim or not np.isfinite(delta).all():
+                raise ValueError(f"{form}: {delta.size} values (finite: {np.isfinite(delta).all()}), not {self.dim}^2")
+        return self
+
+    def _delta(self, form: Form) -> np.ndarray:
+        return np.frombuffer(base64.b64decode(self.deltas[form]), dtype="<f2")
+
+    def matrices(self) -> dict[Form, np.ndarray]:
+        """Per form that has one, the ``dim`` x ``dim`` float32 map."""
+        eye = np.eye(self.dim, dtype=np.float32)
+        return {f: eye + self._delta(f).astype(np.float32).reshape(self.dim, self.dim) for f in self.deltas}
+
+    @staticmethod
+    def encode(matrix: np.ndarray) -> str:
+        """A ``deltas`` value for a fitted ``matrix``."""
+        delta = np.asarray(matrix, dtype=np.float32) - np.eye(len(matrix), dtype=np.float32)
+        return base64.b64encode(delta.astype("<f2").tobytes()).decode()
+
+
+P = TypeVar("P", JudgeParams, StanceParams, QueryAdapter)
 
 
 def parse(kind: type[P], text: str, where: str) -> P:

@@ -7,7 +7,9 @@ collection without it (a Chroma server written from another host).
 
 Fusion is per chunk: each list's scores are min-max normalised and mixed with a weight (or
 reciprocal rank fusion); papers are then ranked by their best chunk, and at most ``per_paper``
-chunks of one paper are kept so the evidence spans papers.
+chunks of one paper are kept so the evidence spans papers. Before the dense search the query's vector
+goes through the linear map fitted for its form (claim or question; ``rag/query_adapter_v1.json``,
+``python -m evals.fit_adapter``): the stored chunk vectors stay as they are.
 
 Filters stay off Chroma's filtered search where they can (it filters rows in SQLite first: seconds
 at 1M chunks): a year filter filters a wider unfiltered search, a filter to a few papers compares
@@ -25,8 +27,9 @@ from typing import Any, Literal
 import numpy as np
 
 from rag.embed import Embedder
-from rag.lang.asks import answer_shape
+from rag.lang.asks import Form, answer_shape, question_form
 from rag.lexical import LexicalIndex, open_lexical
+from rag.params import ADAPTER_FILE, QueryAdapter, bundled
 from rag.settings import RetrieveSettings, Settings
 from rag.store import Store, chunk_from_record
 from rag.types import Evidence, Filters
@@ -48,6 +51,14 @@ def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
+def query_adapters(opts: RetrieveSettings, embedder: str) -> dict[Form, np.ndarray]:
+    """The bundled query maps, per query form, when they are on and fitted for ``embedder``; else none."""
+    if not opts.query_adapter:
+        return {}
+    adapter = bundled(QueryAdapter, ADAPTER_FILE)
+    return adapter.matrices() if embedder in adapter.embedders else {}
+
+
 class Retriever:
     """Finds evidence for a question in one collection.
 
@@ -62,6 +73,7 @@ class Retriever:
         self.name = collection or self.settings.collection
         self._col = self.store.collection(self.name)  # typed error now, not at the first question
         self._embedder = self.store.embedder_for(self._col)
+        self._adapters = query_adapters(self.opts, self._embedder.name)
         self._lexical: LexicalIndex | None = None
         self._level_at = ""  # the collection revision the lexical index was last seen to match
         self._counted: tuple[str, int] = ("", 0)  # (revision, chunk count)
@@ -107,11 +119,20 @@ class Retriever:
             self._counted = (revision, int(self._col.count()))
         return self._counted[1]
 
+    def query_vector(self, query: str) -> np.ndarray:
+        """What the dense search compares the chunks with: the query's vector, through its form's adapter."""
+        vector = self._embedder.embed([query])
+        adapter = self._adapters.get(question_form(query))
+        if adapter is None:
+            return vector
+        mapped = vector @ adapter
+        return mapped / np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)
+
     def _dense(
         self, query: str, n: int, filters: Filters | None, revision: str
     ) -> list[tuple[str, float, str, dict[str, Any]]]:
         self._follow(revision)
-        vector = self._embedder.embed([query])
+        vector = self.query_vector(query)
         count = max(self._count(revision), 1)
         n = min(n, count)
         if filters is None or filters.empty:

@@ -126,6 +126,12 @@ class RetrieveSettings(BaseModel):
         description="Extra copies of the title in the BM25 text (title boosting; measured no gain on SciFact, so off).",
     )
     per_paper: int = Field(2, ge=1, le=50, description="At most this many chunks of one paper in the results.")
+    query_adapter: bool = Field(
+        True,
+        description="Map the question's vector through the bundled linear adapter before the dense search "
+        "(`rag/query_adapter_v1.json`, fitted by `python -m evals.fit_adapter`; only for the embedders it was "
+        "fitted on). The stored vectors are untouched, so switching it needs no re-ingest.",
+    )
     shape_bonus: float = Field(
         0.3,
         ge=0.0,

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from importlib import resources
 
+import numpy as np
 import pytest
 
 from rag.check import FEATURES, POLARITY_FEATURES, OfflineJudge
 from rag.consensus import METER_FEATURES, STANCES, OfflineStance
 from rag.errors import ModelError
 from rag.lang.asks import PAIR_FEATURES
-from rag.params import JUDGE_FILE, STANCE_FILE, JudgeParams, StanceParams, bundled, parse
+from rag.params import (
+    ADAPTER_FILE,
+    JUDGE_FILE,
+    STANCE_FILE,
+    JudgeParams,
+    QueryAdapter,
+    StanceParams,
+    bundled,
+    parse,
+)
 
 
 def _raw(filename: str) -> dict:
@@ -74,3 +85,27 @@ def test_stance_file_shapes_and_forms():
     data["features"] = list(reversed(data["features"]))
     with pytest.raises(ModelError, match="another order"):
         OfflineStance(embedder=None, params=parse(StanceParams, json.dumps(data), "s"))  # type: ignore[arg-type]
+
+
+def test_query_adapter_file_round_trips_and_rejects_misshapen():
+    adapter = bundled(QueryAdapter, ADAPTER_FILE)
+    assert "local:minilm-l6-int8-dynq" in adapter.embedders  # the default embedder's vectors
+    assert adapter.deltas, "no form has a fitted map"
+    for form, matrix in adapter.matrices().items():
+        assert matrix.shape == (adapter.dim, adapter.dim) == (384, 384)  # MiniLM's vectors
+        stored = np.frombuffer(base64.b64decode(adapter.deltas[form]), "<f2").reshape(matrix.shape)
+        assert np.allclose(matrix - np.eye(adapter.dim), stored, atol=1e-6)  # what is stored is what is applied
+        assert 0 < float(np.abs(matrix - np.eye(adapter.dim)).max()) < 1  # fitted, and still near the identity
+    form = next(iter(adapter.deltas))
+    data = _raw(ADAPTER_FILE)
+    data["dim"] = 383
+    with pytest.raises(ModelError, match=rf"{form}: 147456 values .* not 383"):
+        parse(QueryAdapter, json.dumps(data), "adapter.json")
+    data = _raw(ADAPTER_FILE)
+    data["deltas"][form] = QueryAdapter.encode(np.full((384, 384), np.inf, dtype=np.float32))
+    with pytest.raises(ModelError, match="finite: False"):
+        parse(QueryAdapter, json.dumps(data), "adapter.json")
+    data = _raw(ADAPTER_FILE)
+    data["deltas"] = {"keywords": data["deltas"][form]}
+    with pytest.raises(ModelError, match="question"):
+        parse(QueryAdapter, json.dumps(data), "adapter.json")

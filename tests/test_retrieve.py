@@ -2,11 +2,13 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from rag.adapters import LangChainEmbeddings, LangChainRetriever
 from rag.indexing import Indexer
-from rag.retrieve import Retriever, chroma_where
+from rag.lang.asks import question_form
+from rag.retrieve import Retriever, chroma_where, query_adapters
 from rag.settings import RetrieveSettings, Settings
 from rag.store import Store
 from rag.types import Filters
@@ -105,7 +107,7 @@ def test_filtered_dense_search_is_chromas_filtered_search(tmp_path):
             for q in questions:
                 hits = retriever.search(q, filters=f, system="dense")
                 want = col.query(
-                    query_embeddings=retriever.embedder.embed([q]),
+                    query_embeddings=retriever.query_vector(q),
                     n_results=10,
                     where=chroma_where(f),
                     include=["distances"],
@@ -155,3 +157,26 @@ def test_langchain_adapters(store, settings):
     assert len(docs) == 4 and docs[0].metadata["doc_id"] and docs[0].page_content
     emb = LangChainEmbeddings()
     assert len(emb.embed_query("bone")) == 384 and len(emb.embed_documents(["a", "b"])) == 2
+
+
+def test_query_adapter_maps_the_query_by_form_and_only_for_its_embedder(store):
+    """The query's vector goes through its form's bundled map (the chunks' stored vectors do not), switched
+    off by a setting with no re-ingest, and never for an embedder it was not fitted on."""
+    on = Retriever(store=store, collection="sci")
+    off = Retriever(store.settings.model_copy(update={"retrieve": RetrieveSettings(query_adapter=False)}), "sci")
+    maps = query_adapters(RetrieveSettings(), on.embedder.name)
+    assert maps  # the default embedder has at least one fitted form
+    for query in (
+        "White matter diffusion is altered in preterm infants.",
+        "Is white matter altered in preterm infants?",
+    ):
+        raw, mapped = off.query_vector(query), on.query_vector(query)
+        assert np.allclose(raw, on.embedder.embed([query]))
+        if question_form(query) not in maps:
+            assert np.allclose(mapped, raw)
+            continue
+        assert float(np.linalg.norm(mapped)) == pytest.approx(1.0, abs=1e-5)
+        assert 0.5 < float(raw[0] @ mapped[0]) < 0.999  # moved, but still the query
+        assert on.search(query, k=3)
+    assert query_adapters(RetrieveSettings(), "openai:text-embedding-3-small") == {}
+    assert query_adapters(RetrieveSettings(query_adapter=False), on.embedder.name) == {}

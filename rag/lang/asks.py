@@ -11,7 +11,8 @@ consensus meter lets only the papers that test a question vote.
 :func:`pair_features` measures how each side is covered by a paper's sentences, above all by one
 sentence at once. Which mix of these means "tests" is fitted (``python -m evals.decision fit``).
 
-:func:`answer_shape` is the phrase a counting question's answer takes ("How many participants …?" →
+:func:`question_form` tells a question from a claim (the meter weighs them with their own thresholds,
+retrieval maps their vectors with their own adapters). :func:`answer_shape` is the phrase a counting question's answer takes ("How many participants …?" →
 "24 participants"), which retrieval favours.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -147,6 +149,18 @@ _HOW_MANY = re.compile(r"\bhow many\s+((?:[\w-]+\s+){0,4})", re.IGNORECASE)
 _WHAT_N = re.compile(rf"\b(?:what|which)\s+(?:are\s+the\s+|were\s+the\s+)?({_NUMBER_WORDS}|\d+)\s+", re.IGNORECASE)
 _COUNTED_WORDS = 4  # "how many fine-grained academic queries": the counted noun comes within four words
 _BETWEEN = 3  # words a number and its noun may have between them: "40,000 source documents", "24 paid participants"
+
+
+Form = Literal["question", "claim"]
+
+
+def question_form(text: str) -> Form:
+    """``question`` ("Does X reduce Y?") or ``claim`` (a statement to check, "X reduces Y.").
+
+    >>> question_form("Can vitamin D reverse osteoporosis?"), question_form("Vitamin D reverses osteoporosis.")
+    ('question', 'claim')
+    """
+    return "question" if text.rstrip().endswith("?") else "claim"
 
 
 def answer_shape(question: str) -> re.Pattern[str] | None:

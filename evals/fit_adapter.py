@@ -1,0 +1,303 @@
+"""A query adapter for the dense side: a linear map of the question's MiniLM vector, fitted on the
+calibration questions' gold papers and chosen by the retrieval cross-validation (:mod:`evals.retrieval_cv`).
+
+    python -m evals.fit_adapter [--out eval-out/retrieval-cv]
+
+The stored chunk vectors do not change (no re-embedding, any existing collection benefits): only the
+question's vector ``q`` becomes ``normalise(q W)``. ``W`` starts at the identity and minimises, over the
+calibration questions, the softmax loss of their gold papers' chunks among every chunk of their corpus
+(temperature 1/``_SCALE``), plus ``lam * |W - I|^2`` to stay near the model. Plain numpy, full batch, Adam.
+
+Chosen by 5-fold CV on the calibration splits (the regularisation and the number of steps), objective
+the mean over protocols of hybrid nDCG@10 with the shipped fusion; the held-out splits reported once.
+Claims and questions (:func:`rag.lang.asks.question_form`) get a map each, fitted on their own rows and
+chosen together (the identity is among the choices): SciFact's claims and the questions of PubMedQA and
+ScholarQA-Multi are written differently, and a map that pays for one may not for the other.
+
+Each question's candidates come from :func:`evals.retrieval_cv.collect` (cached in ``OUT/candidates.pkl``);
+the dense side is then an exact search of the mapped vector over the stored ones, BM25's side as fetched,
+fused by :func:`rag.retrieve.fuse` with the shipped settings. Writes ``OUT/fit_adapter.json`` and
+``OUT/query_adapter_v1.json`` (copy it to ``rag/`` to ship it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evals.retrieval_cv import collect, cross_validate, fold_of, macro, ndcg10, per_protocol
+from rag.embed import LocalEmbedder
+from rag.lang.asks import question_form
+from rag.params import ADAPTER_FILE, QueryAdapter
+from rag.retrieve import fuse, papers_by_best_chunk
+from rag.settings import RetrieveSettings, Settings
+from rag.store import Store, chunk_from_record
+from rag.types import Chunk
+
+_SCALE = 20.0  # inverse temperature on cosines: the sentence-transformers recipe MiniLM was trained with
+_LR = 1e-3
+LAMBDAS = (0.0, 1e-4, 1e-3, 1e-2)
+STEPS = (50, 150, 400)
+FORMS = ("question", "claim")
+
+
+def rows_and_corpora(out: Path, settings: Settings) -> tuple[list[dict[str, Any]], dict[str, list[Chunk]]]:
+    """The CV rows (cached in ``out``) and every dataset's chunks."""
+    cache = out / "candidates.pkl"
+    if cache.exists():
+        rows = pickle.loads(cache.read_bytes())
+    else:
+        rows = collect(settings.data_dir, settings, None)
+        out.mkdir(parents=True, exist_ok=True)
+        cache.write_bytes(pickle.dumps(rows))
+    store = Store(settings)
+    corpora = {}
+    for dataset in sorted({r["dataset"] for r in rows}):
+        got = store.collection(dataset).get(include=["documents", "metadatas"])
+        corpora[dataset] = [
+            chunk_from_record(cid, doc or "", dict(meta or {}))
+            for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
+        ]
+    return rows, corpora
+
+
+def dense_swapped(
+    rows: list[dict[str, Any]], corpora: dict[str, tuple[list[Chunk], np.ndarray]], queries: np.ndarray
+) -> list[list[dict[str, Any]]]:
+    """Each row's candidates with the dense side an exact search of ``queries`` (one vector per row) over
+    its dataset's chunk vectors; BM25's side as cached."""
+    depth = max(max(it.get("dense_rank") or 0, it.get("bm25_rank") or 0) for it in rows[0]["items"])
+    swapped: list[list[dict[str, Any]]] = [[] for _ in rows]
+    for dataset, (chunks, matrix) in corpora.items():
+        idx = [i for i, r in enumerate(rows) if r["dataset"] == dataset]
+        sims = queries[idx] @ matrix.T
+        for row_i, s in zip(idx, sims, strict=True):
+            top = np.argsort(-s, kind="stable")[:depth]
+            items = {
+                chunks[j].chunk_id: {"chunk": chunks[j], "dense_score": float(s[j]), "dense_rank": rank}
+                for rank, j in enumerate(top, start=1)
+            }
+            for it in rows[row_i]["items"]:
+                if it.get("bm25_rank") is not None:
+                    kept = items.setdefault(it["chunk"].chunk_id, {"chunk": it["chunk"]})
+                    kept.update(bm25_score=it["bm25_score"], bm25_rank=it["bm25_rank"])
+            swapped[row_i] = list(items.values())
+    return swapped
+
+
+def ndcgs(rows: list[dict[str, Any]], candidates: list[list[dict[str, Any]]], system: str = "hybrid") -> list[float]:
+    """nDCG@10 per row, candidates cut to the shipped depth and fused with the shipped settings."""
+    opts = RetrieveSettings()
+    out = []
+    for r, items in zip(rows, candidates, strict=True):
+        kept = [
+            {"chunk": it["chunk"]}
+            | {k: it[k] for side in ("dense", "bm25") if (it.get(f"{side}_rank") or 10**9) <= opts.candidates
+               for k in (f"{side}_score", f"{side}_rank")}
+            for it in items
+        ]  # fmt: skip
+        kept = [it for it in kept if len(it) > 1 and (system == "hybrid" or f"{system}_score" in it)]
+        out.append(ndcg10([d for d, _ in papers_by_best_chunk(fuse(kept, opts, system))], r["gold"]))  # type: ignore[arg-type]
+    return out
+
+
+def stored_vectors(settings: Settings, corpora: dict[str, list[Chunk]]) -> dict[str, tuple[list[Chunk], np.ndarray]]:
+    """Each dataset's chunks beside the vectors its collection stores (L2-normalised)."""
+    store, out = Store(settings), {}
+    for dataset, chunks in corpora.items():
+        got = store.collection(dataset).get(ids=[c.chunk_id for c in chunks], include=["embeddings"])
+        by_id = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
+        matrix = np.stack([by_id[c.chunk_id] for c in chunks])
+        out[dataset] = (chunks, matrix / np.linalg.norm(matrix, axis=1, keepdims=True))
+    return out
+
+
+def examples(rows: list[dict[str, Any]], keep: Any, vectors: dict[str, tuple[list[Chunk], np.ndarray]]) -> dict:
+    """Per dataset: the admitted rows' indices and, per row, the corpus positions of its gold chunks."""
+    out: dict[str, tuple[list[int], list[np.ndarray]]] = {}
+    positions = {d: _doc_positions(chunks) for d, (chunks, _) in vectors.items()}
+    seen = set()
+    for i, r in enumerate(rows):
+        key = (r["qid"], frozenset(r["gold"]))
+        if not keep(r) or key in seen:
+            continue
+        seen.add(key)
+        pos = [j for doc in r["gold"] for j in positions[r["dataset"]].get(doc, [])]
+        if pos:
+            idx, gold = out.setdefault(r["dataset"], ([], []))
+            idx.append(i)
+            gold.append(np.asarray(pos))
+    return out
+
+
+def _doc_positions(chunks: list[Chunk]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for j, c in enumerate(chunks):
+        out.setdefault(c.doc_id, []).append(j)
+    return out
+
+
+def loss_and_grad(w: np.ndarray, q: np.ndarray, docs: np.ndarray, gold: list[np.ndarray]) -> tuple[float, np.ndarray]:
+    """Mean negative log of the softmax mass on each question's gold chunks, and its gradient in ``w``."""
+    u = q @ w
+    norm = np.linalg.norm(u, axis=1, keepdims=True)
+    z = u / norm
+    s = _SCALE * z @ docs.T
+    s -= s.max(axis=1, keepdims=True)
+    p = np.exp(s)
+    p /= p.sum(axis=1, keepdims=True)
+    r = np.zeros_like(p)
+    loss = 0.0
+    for i, g in enumerate(gold):
+        mass = p[i, g].sum()
+        loss -= np.log(max(mass, 1e-30))
+        r[i, g] = p[i, g] / max(mass, 1e-30)
+    dz = _SCALE * (p - r) @ docs
+    du = (dz - (dz * z).sum(axis=1, keepdims=True) * z) / norm
+    return loss / len(gold), q.T @ du / len(gold)
+
+
+def fit(
+    queries: np.ndarray, train: dict, vectors: dict, lambdas: tuple[float, ...], steps: tuple[int, ...]
+) -> list[np.ndarray]:
+    """``W`` by full-batch Adam from the identity, per regularisation in ``lambdas`` and after each number of
+    ``steps`` (one trajectory per regularisation), in that order."""
+    return [w for lam in lambdas for w in _trajectory(queries, train, vectors, lam, steps)]
+
+
+def _trajectory(
+    queries: np.ndarray, train: dict, vectors: dict, lam: float, steps: tuple[int, ...]
+) -> list[np.ndarray]:
+    dim = queries.shape[1]
+    w, eye = np.eye(dim, dtype=np.float32), np.eye(dim, dtype=np.float32)
+    m, v = np.zeros_like(w), np.zeros_like(w)
+    total = sum(len(idx) for idx, _ in train.values())
+    snapshots = []
+    for t in range(1, max(steps) + 1):
+        grad = 2 * lam * (w - eye)
+        for dataset, (idx, gold) in train.items():
+            _, g = loss_and_grad(w, queries[idx], vectors[dataset][1], gold)
+            grad += g * len(idx) / total  # every question counts the same
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad**2
+        w = w - _LR * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        if t in steps:
+            snapshots.append(w.copy())
+    return snapshots
+
+
+def adapted(queries: np.ndarray, w: np.ndarray) -> np.ndarray:
+    u = queries @ w
+    return u / np.linalg.norm(u, axis=1, keepdims=True)
+
+
+def _fold_table(
+    rows: list[dict[str, Any]], vectors: dict, queries: np.ndarray, configs: list[tuple[float, int]], folds: int
+) -> list[list[float]]:
+    """Per configuration, each calibration row's nDCG@10 under the adapter of its form fitted without its fold
+    (the identity, ``steps`` 0, last)."""
+    table: list[list[float]] = [[0.0] * len(rows) for _ in configs]
+    for f, form in itertools.product(range(folds), FORMS):
+        ours = [i for i, r in enumerate(rows) if r["split"] == "calib" and question_form(r["question"]) == form]
+        train = examples(rows, lambda r, f=f, form=form: _calib_of(r, form) and fold_of(r, folds) != f, vectors)
+        scored = [i for i in ours if fold_of(rows[i], folds) == f]
+        sub = [rows[i] for i in scored]
+        maps = [*fit(queries, train, vectors, LAMBDAS, STEPS), np.eye(queries.shape[1], dtype=np.float32)]
+        for c, w in enumerate(maps):
+            values = ndcgs(sub, dense_swapped(sub, vectors, adapted(queries[scored], w)))
+            for i, v in zip(scored, values, strict=True):
+                table[c][i] = v
+            print(f"fold {f} {form} {configs[c]}: {float(np.mean(values)):.4f} over {len(sub)}", flush=True)
+    return table
+
+
+def _calib_of(row: dict[str, Any], form: str) -> bool:
+    return row["split"] == "calib" and question_form(row["question"]) == form
+
+
+def run(out: Path, folds: int = 5) -> dict[str, Any]:
+    settings = Settings()
+    settings = settings.model_copy(update={"home": out / "store", "chroma_url": None})
+    rows, corpora = rows_and_corpora(out, settings)
+    vectors = stored_vectors(settings, corpora)
+    queries = LocalEmbedder(settings.embed).embed([r["question"] for r in rows])
+    configs = [(lam, steps) for lam in LAMBDAS for steps in STEPS] + [(0.0, 0)]
+    cached = out / "fit_adapter_table.json"  # the folds' scores: the slow part, kept so a later step can be rerun
+    if cached.exists() and json.loads(cached.read_text())["configs"] == [list(c) for c in configs]:
+        table = json.loads(cached.read_text())["table"]
+    else:
+        table = _fold_table(rows, vectors, queries, configs, folds)
+        cached.write_text(json.dumps({"configs": configs, "table": table}))
+    # a configuration per form: the claims' and the questions' adapters are chosen together, on the macro
+    is_claim = [question_form(r["question"]) == "claim" for r in rows]
+    pairs = list(itertools.product(range(len(configs)), repeat=2))
+    combined = [[table[c if claim else q][i] for i, claim in enumerate(is_claim)] for c, q in pairs]
+    cv = cross_validate(rows, combined, folds)
+    calib = [macro(rows, t, lambda r: r["split"] == "calib") for t in combined]
+    best = int(np.argmax(calib))
+    identity = pairs.index((len(configs) - 1, len(configs) - 1))
+    chosen = dict(zip(FORMS, (configs[pairs[best][1]], configs[pairs[best][0]]), strict=True))
+    deltas = {}
+    for form, (lam, steps) in chosen.items():
+        if steps:
+            train = examples(rows, lambda r, form=form: _calib_of(r, form), vectors)
+            deltas[form] = QueryAdapter.encode(fit(queries, train, vectors, (lam,), (steps,))[0])
+    embedder = Store(settings).embedder_for(Store(settings).collection(rows[0]["dataset"])).name
+    adapter = QueryAdapter(
+        version="minilm-query-v1",
+        # the int8-activation vectors are cosine 0.995 to the fp32-activation ones, so one map serves both
+        embedders=sorted({embedder, embedder.removesuffix("-dynq")}),
+        dim=queries.shape[1],
+        deltas=deltas,
+        fitted_on=f"calibration splits of {', '.join(sorted(corpora))}; per form (lam, steps): {chosen}",
+    )
+    (out / ADAPTER_FILE).write_text(adapter.model_dump_json(indent=1) + "\n")
+    maps = adapter.matrices()
+    mapped_queries = np.stack(
+        [adapted(queries[i : i + 1], maps[f])[0] if (f := question_form(r["question"])) in maps else queries[i]
+         for i, r in enumerate(rows)]
+    )  # fmt: skip
+    mapped = dense_swapped(rows, vectors, mapped_queries)
+    plain = dense_swapped(rows, vectors, queries)
+    held = {
+        "hybrid, adapter": ndcgs(rows, mapped),
+        "hybrid, no adapter (exact search)": ndcgs(rows, plain),
+        "hybrid, no adapter (Chroma)": ndcgs(rows, [r["items"] for r in rows]),
+        "dense, adapter": ndcgs(rows, mapped, "dense"),
+        "dense, no adapter (exact search)": ndcgs(rows, plain, "dense"),
+    }
+    return {
+        "configs": [{"lam": lam, "steps": s} for lam, s in configs],
+        "cv_estimate_of_selection": round(cv["estimate"], 4),
+        "identity_calib_macro": round(calib[identity], 4),
+        "best_calib_macro": round(calib[best], 4),
+        "chosen": chosen,
+        "chosen_per_fold": [
+            dict(zip(FORMS, (configs[pairs[c][1]], configs[pairs[c][0]]), strict=True)) for c in cv["chosen_per_fold"]
+        ],
+        "calibration_out_of_fold": {
+            "hybrid, adapter (chosen)": per_protocol(rows, combined[best], "calib"),
+            "hybrid, no adapter": per_protocol(rows, combined[identity], "calib"),
+        },
+        "held_out": {name: per_protocol(rows, v, "held") for name, v in held.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("eval-out/retrieval-cv"))
+    parser.add_argument("--folds", type=int, default=5)
+    args = parser.parse_args()
+    report = run(args.out, args.folds)
+    (args.out / "fit_adapter.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
