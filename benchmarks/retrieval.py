@@ -41,14 +41,15 @@ def main() -> None:
         rows = [json.loads(line)["question"] for line in path.read_text().split("\n") if line.strip()]
         questions += random.Random(0).sample(rows, min(args.n // 2, len(rows)))
 
-    retriever = Retriever(Settings(), collection=args.collection)
+    settings = Settings()
+    retriever = Retriever(settings, collection=args.collection)
     stats = retriever.store.stats(args.collection)[0]
     retriever.search("warm-up", k=args.k)  # load the embedder and the BM25 index outside the timing
     print(
         f"collection {stats.name}: {stats.papers:,} papers, {stats.chunks:,} chunks; {len(questions)} questions, k={args.k}"
     )
     plain = Retriever(
-        Settings().model_copy(update={"retrieve": Settings().retrieve.model_copy(update={"query_adapter": False})}),
+        settings.model_copy(update={"retrieve": settings.retrieve.model_copy(update={"query_adapter": False})}),
         collection=args.collection,
     )
     plain.search("warm-up", k=args.k)

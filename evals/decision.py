@@ -38,7 +38,6 @@ from evals.fitting import fit_logistic, fit_softmax
 from rag.check.offline import OfflineJudge
 from rag.chunk import chunk_paper
 from rag.consensus import (
-    FORMS,
     METER_FEATURES,
     STANCES,
     THRESHOLDS,
@@ -48,7 +47,7 @@ from rag.consensus import (
     stance_mass,
     verdicts_of,
 )
-from rag.lang.asks import PAIR_FEATURES, question_form
+from rag.lang.asks import FORMS, PAIR_FEATURES, question_form
 from rag.params import Logistic, StanceParams
 from rag.read import read_path
 from rag.settings import Settings

@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from evals.retrieval_cv import collect, cross_validate, fold_of, macro, ndcg10, per_protocol
+from evals.retrieval_cv import at_depth, collect, cross_validate, fold_of, fused_ndcg, macro, per_protocol
 from rag.embed import LocalEmbedder
-from rag.lang.asks import question_form
+from rag.lang.asks import FORMS, question_form
 from rag.params import ADAPTER_FILE, QueryAdapter
-from rag.retrieve import fuse, papers_by_best_chunk
+from rag.retrieve import System
 from rag.settings import RetrieveSettings, Settings
 from rag.store import Store, chunk_from_record
 from rag.types import Chunk
@@ -44,7 +44,6 @@ _SCALE = 20.0  # inverse temperature on cosines: the sentence-transformers recip
 _LR = 1e-3
 LAMBDAS = (0.0, 1e-4, 1e-3, 1e-2)
 STEPS = (50, 150, 400)
-FORMS = ("question", "claim")
 
 
 def rows_and_corpora(out: Path, settings: Settings) -> tuple[list[dict[str, Any]], dict[str, list[Chunk]]]:
@@ -91,19 +90,13 @@ def dense_swapped(
     return swapped
 
 
-def ndcgs(rows: list[dict[str, Any]], candidates: list[list[dict[str, Any]]], system: str = "hybrid") -> list[float]:
+def ndcgs(rows: list[dict[str, Any]], candidates: list[list[dict[str, Any]]], system: System = "hybrid") -> list[float]:
     """nDCG@10 per row, candidates cut to the shipped depth and fused with the shipped settings."""
     opts = RetrieveSettings()
     out = []
     for r, items in zip(rows, candidates, strict=True):
-        kept = [
-            {"chunk": it["chunk"]}
-            | {k: it[k] for side in ("dense", "bm25") if (it.get(f"{side}_rank") or 10**9) <= opts.candidates
-               for k in (f"{side}_score", f"{side}_rank")}
-            for it in items
-        ]  # fmt: skip
-        kept = [it for it in kept if len(it) > 1 and (system == "hybrid" or f"{system}_score" in it)]
-        out.append(ndcg10([d for d, _ in papers_by_best_chunk(fuse(kept, opts, system))], r["gold"]))  # type: ignore[arg-type]
+        kept = [it for it in at_depth(items, opts.candidates) if system == "hybrid" or f"{system}_score" in it]
+        out.append(fused_ndcg(kept, opts, system, r["gold"]))
     return out
 
 
@@ -248,7 +241,8 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
         if steps:
             train = examples(rows, lambda r, form=form: _calib_of(r, form), vectors)
             deltas[form] = QueryAdapter.encode(fit(queries, train, vectors, (lam,), (steps,))[0])
-    embedder = Store(settings).embedder_for(Store(settings).collection(rows[0]["dataset"])).name
+    store = Store(settings)
+    embedder = store.embedder_for(store.collection(rows[0]["dataset"])).name
     adapter = QueryAdapter(
         version="minilm-query-v1",
         # the int8-activation vectors are cosine 0.995 to the fp32-activation ones, so one map serves both

@@ -108,10 +108,10 @@ def collect(data_dir: Path | None, settings: Settings, limit: int | None) -> lis
 def scores(rows: list[dict[str, Any]], config: dict[str, Any]) -> list[float]:
     """nDCG@10 of every row under ``config``."""
     opts = RetrieveSettings(**config)
-    return [_ndcg(at_depth(r["items"], opts.candidates), opts, "hybrid", r["gold"]) for r in rows]
+    return [fused_ndcg(at_depth(r["items"], opts.candidates), opts, "hybrid", r["gold"]) for r in rows]
 
 
-def _ndcg(items: list[dict[str, Any]], opts: RetrieveSettings, system: System, gold: set[str]) -> float:
+def fused_ndcg(items: list[dict[str, Any]], opts: RetrieveSettings, system: System, gold: set[str]) -> float:
     """nDCG@10 of the papers ``items`` rank, fused as the retriever fuses them."""
     return ndcg10([doc for doc, _ in papers_by_best_chunk(fuse(items, opts, system))], gold)
 
@@ -197,7 +197,7 @@ def _single(rows: list[dict[str, Any]], system: System) -> list[float]:
     """nDCG@10 of every row with one retriever alone (its own candidates, at the default depth)."""
     opts = RetrieveSettings()
     own = [[it for it in at_depth(r["items"], opts.candidates) if f"{system}_score" in it] for r in rows]
-    return [_ndcg(items, opts, system, r["gold"]) for items, r in zip(own, rows, strict=True)]
+    return [fused_ndcg(items, opts, system, r["gold"]) for items, r in zip(own, rows, strict=True)]
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from rag.check.offline import OfflineJudge
-from rag.lang.asks import PAIR_FEATURES, pair_phrase, question_form
+from rag.lang.asks import FORMS, PAIR_FEATURES, Form, pair_phrase, question_form
 from rag.lang.findings import STANCE_FEATURES, PaperReading, read_paper
 from rag.llm import ChatModel, Message, complete_parsed, json_reply_tokens, read_json_object
 from rag.params import STANCE_FILE, StanceParams, bundled
@@ -38,7 +38,6 @@ from rag.types import Consensus, Evidence, LLMCall, PaperStance, Section, Senten
 
 STANCES = ("supports", "contradicts", "neutral")
 THRESHOLDS = ("decided_at", "possibly_at", "yes_at", "no_at")
-FORMS = ("question", "claim")
 
 
 def _of_paper(doc_id: str, evidence: Sequence[Evidence]) -> list[Evidence]:
@@ -76,11 +75,11 @@ class OfflineStance:
         self.name = p.version
         self.tests, self.tests_at = p.tests, p.tests_at
         # per form, (3, n_features) with rows in STANCES order: questions and claims read differently
-        self.W = {form: np.array(p.weights[form], dtype=float) for form in FORMS}  # type: ignore[index]
-        self.b = {form: np.array(p.bias[form], dtype=float) for form in FORMS}  # type: ignore[index]
-        self.aggregation = {form: p.aggregation[form].model_dump() for form in FORMS}  # type: ignore[index]
+        self.W = {form: np.array(p.weights[form], dtype=float) for form in FORMS}
+        self.b = {form: np.array(p.bias[form], dtype=float) for form in FORMS}
+        self.aggregation = {form: p.aggregation[form].model_dump() for form in FORMS}
 
-    def probabilities(self, features: np.ndarray, form: str) -> np.ndarray:
+    def probabilities(self, features: np.ndarray, form: Form) -> np.ndarray:
         z = self.W[form] @ features + self.b[form]
         e = np.exp(z - z.max())
         return e / e.sum()
@@ -96,7 +95,7 @@ class OfflineStance:
                 out.append((s, meter_reading(question, chunks, self.embedder, self.judge)))
         return out
 
-    def testing(self, reading: PaperReading, form: str) -> bool | None:
+    def testing(self, reading: PaperReading, form: Form) -> bool | None:
         """Whether the paper tests what the question asks; None where no gate was fitted for the form
         (every paper votes)."""
         cut = self.tests_at.get(form, 0.0)  # type: ignore[call-overload]  # form is one of FORMS
@@ -129,7 +128,7 @@ class OfflineStance:
         return self.verdict(papers, probs, scores, form)
 
     def verdict(
-        self, papers: list[PaperStance], probs: list[np.ndarray], scores: list[float], form: str = "question"
+        self, papers: list[PaperStance], probs: list[np.ndarray], scores: list[float], form: Form = "question"
     ) -> Consensus:
         """Stance mass of the papers that test the question, weighted by retrieval score → yes /
         possibly / no / unclear; ``unclear`` when none tests it."""

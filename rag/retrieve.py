@@ -22,6 +22,7 @@ import asyncio
 import gc
 import re
 import threading
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -53,10 +54,15 @@ def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
 
 def query_adapters(opts: RetrieveSettings, embedder: str) -> dict[Form, np.ndarray]:
     """The bundled query maps, per query form, when they are on and fitted for ``embedder``; else none."""
-    if not opts.query_adapter:
+    if not opts.query_adapter or embedder not in bundled(QueryAdapter, ADAPTER_FILE).embedders:
         return {}
-    adapter = bundled(QueryAdapter, ADAPTER_FILE)
-    return adapter.matrices() if embedder in adapter.embedders else {}
+    return _bundled_maps()
+
+
+@lru_cache(maxsize=1)
+def _bundled_maps() -> dict[Form, np.ndarray]:
+    """Decoded once per process, not per retriever (the file holds ~0.8 MB of base64); read-only."""
+    return bundled(QueryAdapter, ADAPTER_FILE).matrices()
 
 
 class Retriever:

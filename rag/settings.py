@@ -128,9 +128,9 @@ class RetrieveSettings(BaseModel):
     per_paper: int = Field(2, ge=1, le=50, description="At most this many chunks of one paper in the results.")
     query_adapter: bool = Field(
         True,
-        description="Map the question's vector through the bundled linear adapter before the dense search "
-        "(`rag/query_adapter_v1.json`, fitted by `python -m evals.fit_adapter`; only for the embedders it was "
-        "fitted on). The stored vectors are untouched, so switching it needs no re-ingest.",
+        description="Map the query's vector through the bundled linear adapter of its form (claim or question) "
+        "before the dense search (`rag/query_adapter_v1.json`, fitted by `python -m evals.fit_adapter`; only for "
+        "the embedders it was fitted on). The stored vectors are untouched, so switching it needs no re-ingest.",
     )
     shape_bonus: float = Field(
         0.3,

@@ -12,8 +12,8 @@ consensus meter lets only the papers that test a question vote.
 sentence at once. Which mix of these means "tests" is fitted (``python -m evals.decision fit``).
 
 :func:`question_form` tells a question from a claim (the meter weighs them with their own thresholds,
-retrieval maps their vectors with their own adapters). :func:`answer_shape` is the phrase a counting question's answer takes ("How many participants …?" →
-"24 participants"), which retrieval favours.
+retrieval maps their vectors with their own adapters). :func:`answer_shape` is the phrase a counting
+question's answer takes ("How many participants …?" → "24 participants"), which retrieval favours.
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ _BETWEEN = 3  # words a number and its noun may have between them: "40,000 sourc
 
 
 Form = Literal["question", "claim"]
+FORMS: tuple[Form, ...] = ("question", "claim")
 
 
 def question_form(text: str) -> Form:
