@@ -14,7 +14,8 @@ Claims and questions (:func:`rag.lang.asks.question_form`) get a map each, fitte
 chosen together (the identity is among the choices): SciFact's claims and the questions of PubMedQA and
 ScholarQA-Multi are written differently, and a map that pays for one may not for the other.
 
-Each question's candidates come from :func:`evals.retrieval_cv.collect` (cached in ``OUT/candidates.pkl``);
+Each question's candidates come from :func:`evals.retrieval_cv.collect` with no adapter (cached in
+``OUT/candidates.pkl``);
 the dense side is then an exact search of the mapped vector over the stored ones, BM25's side as fetched,
 fused by :func:`rag.retrieve.fuse` with the shipped settings. Writes ``OUT/fit_adapter.json`` and
 ``OUT/query_adapter_v1.json`` (copy it to ``rag/`` to ship it).
@@ -211,22 +212,27 @@ def _fold_table(
 
 
 def _calib_of(row: dict[str, Any], form: str) -> bool:
-    return row["split"] == "calib" and question_form(row["question"]) == form
+    """A calibration row of ``form`` to fit on (a report-only protocol's rows repeat other rows)."""
+    return row["split"] == "calib" and question_form(row["question"]) == form and not row.get("report_only")
 
 
 def run(out: Path, folds: int = 5) -> dict[str, Any]:
     settings = Settings()
-    settings = settings.model_copy(update={"home": out / "store", "chroma_url": None})
+    # the candidates are the retriever's without an adapter: the baseline the map is fitted against
+    unmapped = settings.retrieve.model_copy(update={"query_adapter": False})
+    settings = settings.model_copy(update={"home": out / "store", "chroma_url": None, "retrieve": unmapped})
     rows, corpora = rows_and_corpora(out, settings)
     vectors = stored_vectors(settings, corpora)
     queries = LocalEmbedder(settings.embed).embed([r["question"] for r in rows])
     configs = [(lam, steps) for lam in LAMBDAS for steps in STEPS] + [(0.0, 0)]
     cached = out / "fit_adapter_table.json"  # the folds' scores: the slow part, kept so a later step can be rerun
-    if cached.exists() and json.loads(cached.read_text())["configs"] == [list(c) for c in configs]:
-        table = json.loads(cached.read_text())["table"]
+    keys = [f"{r['protocol']} {r['qid']}" for r in rows]  # the table is per row: valid for these rows only
+    earlier = json.loads(cached.read_text()) if cached.exists() else {}
+    if earlier.get("configs") == [list(c) for c in configs] and earlier.get("rows") == keys:
+        table = earlier["table"]
     else:
         table = _fold_table(rows, vectors, queries, configs, folds)
-        cached.write_text(json.dumps({"configs": configs, "table": table}))
+        cached.write_text(json.dumps({"configs": configs, "rows": keys, "table": table}))
     # a configuration per form: the claims' and the questions' adapters are chosen together, on the macro
     is_claim = [question_form(r["question"]) == "claim" for r in rows]
     pairs = list(itertools.product(range(len(configs)), repeat=2))

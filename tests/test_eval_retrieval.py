@@ -5,6 +5,7 @@ import json
 from typer.testing import CliRunner
 
 from evals.common import bootstrap_ci, load_questions
+from evals.retrieval import answered_elsewhere, protocols
 from rag.cli import app
 from tests.conftest import head_lines
 
@@ -204,3 +205,38 @@ def test_rag_eval_checker_without_usable_pairs_says_so(tmp_path, scifact_slice):
     qpath.write_text(json.dumps({"qid": "x", "question": "Is it?", "gold_doc_ids": ["nowhere"]}) + "\n")
     result = rag_eval(scifact_slice, qpath, tmp_path / "o", "--what", "checker")
     assert result.exit_code != 0 and "long_answer" in result.output
+
+
+def test_an_expert_answer_about_another_question_is_found_and_set_apart():
+    """A question paired upstream with another question's answer (and so its citations) is left out of the
+    ``answer_on_question`` protocol; the answers on their questions all stay."""
+    topics = [
+        ("How do statins affect dementia risk?", "Statins lower dementia risk in older adults [0]."),
+        ("Does vitamin D prevent fractures?", "Vitamin D with calcium prevents fractures in the elderly [0]."),
+        (
+            "What drives protein corona formation on nanoparticles?",
+            "Protein corona forms on nanoparticles by charge [0].",
+        ),
+        (
+            "How are phage display libraries sequenced?",
+            "Phage display libraries are sequenced by next-generation reads [0].",
+        ),
+        (
+            "Which optical microcavities detect single molecules?",
+            "Whispering gallery microcavities detect single molecules [0].",
+        ),
+        (
+            "How can user modelling improve recommendation systems?",
+            "Plasmonic nanoantennas enhance fluorescence of emitters [0].",
+        ),
+    ]
+    qs = [
+        {"qid": f"q{i}", "question": q, "gold_doc_ids": [f"d{i}"], "long_answer": a, "meta": {"citations": [f"d{i}"]}}
+        for i, (q, a) in enumerate(topics)
+    ]
+    assert answered_elsewhere(qs) == {"q5"}
+    sets = protocols(qs)
+    assert [q["qid"] for q in sets["answer_on_question"]] == ["q0", "q1", "q2", "q3", "q4"]
+    # answers that do not cite papers (PubMedQA's conclusions, of the gold abstract itself) are never tested
+    plain = [{**q, "meta": {}} for q in qs]
+    assert answered_elsewhere(plain) == set() and "answer_on_question" not in protocols(plain)

@@ -102,3 +102,21 @@ def test_split_of_each_dataset():
     assert cv.split_of("pubmedqa", {"qid": "1", "meta": {"official_split": "cv"}}) == "calib"
     halves = {cv.split_of("scholarqa_multi", {"qid": f"q{i}"}) for i in range(20)}
     assert halves == {"calib", "held"}
+
+
+def test_a_report_only_protocol_is_reported_but_never_chosen_on():
+    """A subset of a dataset's questions is reported on its own, but counting it would weigh those twice."""
+    rows = rows_where_bm25_knows()
+    # the copy of p1 says the dense side wins: were it in the objective, the choice would lean dense
+    copies = []
+    for r in rows:
+        if r["protocol"] == "p1":
+            gold = {r["items"][1]["chunk"].doc_id}
+            copies += [{**r, "protocol": "p1-on-question", "gold": gold, "report_only": True}] * 3
+    report = cv.run(rows + copies, folds=4)
+    assert report["chosen"]["dense_weight"] <= 0.4 and report["cv_estimate_of_selection"] == 1.0
+    assert report["held_out"]["chosen"]["p1-on-question"]["n"] == 60
+    assert cv.protocol_name("scholarqa_multi", "answer_on_question") == "scholarqa_multi-on-question"
+    assert (
+        cv.protocol_name("scifact", "gold") == "scifact-evidence" and cv.protocol_name("pubmedqa", "gold") == "pubmedqa"
+    )
