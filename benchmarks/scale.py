@@ -7,8 +7,9 @@ phase runs in a fresh process, so its time and peak memory are its own:
 * open: the lexical index (a fresh ``LexicalIndex(folder)``, then its first searcher and BM25 search);
   disk sizes of the lexical index and of Chroma;
 * query, once per system (hybrid, hybrid without the query adapter, bm25, dense, hybrid with
-  ``Filters(year_min=2010)``): ``Retriever(...)`` (timed), its first search (timed: the cold cost after opening), ~200 warm searches (p50/p95) and the
-  process's peak RSS: the memory of a reader opening an existing collection; the hybrid process also
+  ``Filters(year_min=2010)``, hybrid within 50 papers): ``Retriever(...)`` (timed), its first search (timed:
+  the cold cost after opening), ~200 warm searches (p50/p95) and the process's peak RSS: the memory of a
+  reader opening an existing collection; the hybrid process also
   times each part of a search (embedding, Chroma query, BM25, fetching BM25 hits from Chroma…);
 * update: 100 papers (~1,000 chunks) added with write_step's steps timed one by one (lexical index work
   vs Chroma) and checked searchable from a Retriever opened before; 100 more through ``write_step``
