@@ -14,6 +14,10 @@ Claims and questions (:func:`rag.lang.asks.question_form`) get a map each, fitte
 chosen together (the identity is among the choices): SciFact's claims and the questions of PubMedQA and
 ScholarQA-Multi are written differently, and a map that pays for one may not for the other.
 
+The fusion's dense weight is then chosen again under the adapter by the same CV (``fusion_check``: per
+form, 0.3-0.7, each calibration row scored with its form's map fitted without its fold) and reported beside
+the shipped 0.5.
+
 Each question's candidates come from :func:`evals.retrieval_cv.collect` with no adapter (cached in
 ``OUT/candidates.pkl``);
 the dense side is then an exact search of the mapped vector over the stored ones, BM25's side as fetched,
@@ -34,7 +38,7 @@ import numpy as np
 
 from evals.retrieval_cv import at_depth, collect, cross_validate, fold_of, fused_ndcg, macro, per_protocol
 from rag.embed import LocalEmbedder
-from rag.lang.asks import FORMS, question_form
+from rag.lang.asks import FORMS, Form, question_form
 from rag.params import ADAPTER_FILE, QueryAdapter
 from rag.retrieve import System
 from rag.settings import RetrieveSettings, Settings
@@ -45,6 +49,7 @@ _SCALE = 20.0  # inverse temperature on cosines: the sentence-transformers recip
 _LR = 1e-3
 LAMBDAS = (0.0, 1e-4, 1e-3, 1e-2)
 STEPS = (50, 150, 400)
+FUSION_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)  # the dense weights tried again under the adapter (0.5 ships)
 
 
 def rows_and_corpora(out: Path, settings: Settings) -> tuple[list[dict[str, Any]], dict[str, list[Chunk]]]:
@@ -91,9 +96,14 @@ def dense_swapped(
     return swapped
 
 
-def ndcgs(rows: list[dict[str, Any]], candidates: list[list[dict[str, Any]]], system: System = "hybrid") -> list[float]:
-    """nDCG@10 per row, candidates cut to the shipped depth and fused with the shipped settings."""
-    opts = RetrieveSettings()
+def ndcgs(
+    rows: list[dict[str, Any]],
+    candidates: list[list[dict[str, Any]]],
+    system: System = "hybrid",
+    opts: RetrieveSettings | None = None,
+) -> list[float]:
+    """nDCG@10 per row, candidates cut to the depth of ``opts`` (the shipped settings) and fused by them."""
+    opts = opts or RetrieveSettings()
     out = []
     for r, items in zip(rows, candidates, strict=True):
         kept = [it for it in at_depth(items, opts.candidates) if system == "hybrid" or f"{system}_score" in it]
@@ -211,6 +221,43 @@ def _fold_table(
     return table
 
 
+def fusion_check(
+    rows: list[dict[str, Any]], vectors: dict, queries: np.ndarray, chosen: dict[Form, tuple[float, int]], folds: int
+) -> dict[str, Any]:
+    """The fusion's dense weight chosen again under the adapter, per form, by the same CV: each calibration row
+    scored with its form's chosen map fitted without the row's fold, at every weight of ``FUSION_WEIGHTS``."""
+    table: list[list[float]] = [[0.0] * len(rows) for _ in FUSION_WEIGHTS]
+    for f, form in itertools.product(range(folds), FORMS):
+        lam, steps = chosen[form]
+        scored = [i for i, r in enumerate(rows) if _calib_of(r, form) and fold_of(r, folds) == f]
+        sub = [rows[i] for i in scored]
+        w = np.eye(queries.shape[1], dtype=np.float32)
+        if steps:
+            train = examples(rows, lambda r, f=f, form=form: _calib_of(r, form) and fold_of(r, folds) != f, vectors)
+            w = fit(queries, train, vectors, (lam,), (steps,))[0]
+        candidates = dense_swapped(sub, vectors, adapted(queries[scored], w))
+        for c, weight in enumerate(FUSION_WEIGHTS):
+            values = ndcgs(sub, candidates, opts=RetrieveSettings(dense_weight=weight))
+            for i, v in zip(scored, values, strict=True):
+                table[c][i] = v
+    is_claim = [question_form(r["question"]) == "claim" for r in rows]
+    pairs = list(itertools.product(range(len(FUSION_WEIGHTS)), repeat=2))  # (claims' weight, questions' weight)
+    combined = [[table[c if claim else q][i] for i, claim in enumerate(is_claim)] for c, q in pairs]
+    cv = cross_validate(rows, combined, folds)
+    shipped = FUSION_WEIGHTS.index(RetrieveSettings().dense_weight)
+    return {
+        "weights": list(FUSION_WEIGHTS),
+        "cv_estimate_of_choosing": round(cv["estimate"], 4),
+        "shipped_out_of_fold": round(macro(rows, combined[pairs.index((shipped, shipped))], _calibration), 4),
+        "chosen_per_fold": [dict(zip(("claim", "question"), (FUSION_WEIGHTS[a] for a in pairs[c]), strict=True))
+                            for c in cv["chosen_per_fold"]],
+    }  # fmt: skip
+
+
+def _calibration(row: dict[str, Any]) -> bool:
+    return row["split"] == "calib"
+
+
 def _calib_of(row: dict[str, Any], form: str) -> bool:
     """A calibration row of ``form`` to fit on (a report-only protocol's rows repeat other rows)."""
     return row["split"] == "calib" and question_form(row["question"]) == form and not row.get("report_only")
@@ -238,7 +285,7 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
     pairs = list(itertools.product(range(len(configs)), repeat=2))
     combined = [[table[c if claim else q][i] for i, claim in enumerate(is_claim)] for c, q in pairs]
     cv = cross_validate(rows, combined, folds)
-    calib = [macro(rows, t, lambda r: r["split"] == "calib") for t in combined]
+    calib = [macro(rows, t, _calibration) for t in combined]
     best = int(np.argmax(calib))
     identity = pairs.index((len(configs) - 1, len(configs) - 1))
     chosen = dict(zip(FORMS, (configs[pairs[best][1]], configs[pairs[best][0]]), strict=True))
@@ -281,6 +328,7 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
         "chosen_per_fold": [
             dict(zip(FORMS, (configs[pairs[c][1]], configs[pairs[c][0]]), strict=True)) for c in cv["chosen_per_fold"]
         ],
+        "fusion_under_the_adapter": fusion_check(rows, vectors, queries, chosen, folds),
         "calibration_out_of_fold": {
             "hybrid, adapter (chosen)": per_protocol(rows, combined[best], "calib"),
             "hybrid, no adapter": per_protocol(rows, combined[identity], "calib"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from evals.fit_adapter import adapted, fit, loss_and_grad
+from evals.fit_adapter import adapted, fit, fusion_check, loss_and_grad
+from rag.types import Chunk
 
 
 def _problem(seed: int = 0) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -43,3 +44,28 @@ def test_fit_brings_questions_to_their_gold_and_regularisation_holds_it_near_ide
     before = top1_hits(np.eye(8, dtype=np.float32))
     assert top1_hits(free) > before
     assert np.abs(held - np.eye(8)).max() < np.abs(free - np.eye(8)).max()
+
+
+def test_the_fusion_weight_is_chosen_again_under_out_of_fold_adapters():
+    """BM25 ranks every gold chunk first and the dense side is noisy: every fold chooses a dense weight below
+    the shipped 0.5, where BM25 keeps the gold first, and choosing beats shipping 0.5."""
+    queries, docs, _ = _problem()
+    chunks = [
+        Chunk(chunk_id=f"c{j}", doc_id=f"d{j}", text=f"t{j}", index=0, n_chunks=1, n_tokens=1, paper_hash=f"d{j}")
+        for j in range(len(docs))
+    ]
+    rows = []
+    for text in ("claim {} holds.", "does {} hold?"):
+        for i in range(12):
+            bm25 = [(i, 9.0), ((i + 1) % 40, 2.0), ((i + 2) % 40, 1.0)]
+            items = [{"chunk": chunks[j], "bm25_score": s, "bm25_rank": r} for r, (j, s) in enumerate(bm25, start=1)]
+            rows.append(
+                {"protocol": "toy", "qid": f"{text}{i}", "split": "calib", "dataset": "toy"}
+                | {"question": text.format(i), "gold": {f"d{i}"}, "items": items}
+            )
+    report = fusion_check(
+        rows, {"toy": (chunks, docs)}, np.vstack([queries, queries]), {"claim": (0.0, 50), "question": (0.0, 0)}, 2
+    )
+    assert report["weights"] == [0.3, 0.4, 0.5, 0.6, 0.7] and len(report["chosen_per_fold"]) == 2
+    assert all(c["claim"] < 0.5 and c["question"] < 0.5 for c in report["chosen_per_fold"])
+    assert report["cv_estimate_of_choosing"] == 1.0 > report["shipped_out_of_fold"]
