@@ -48,7 +48,7 @@ def test_fit_brings_questions_to_their_gold_and_regularisation_holds_it_near_ide
 
 def test_the_fusion_weight_is_chosen_again_under_out_of_fold_adapters():
     """BM25 ranks every gold chunk first and the dense side is noisy: every fold chooses a dense weight below
-    the shipped 0.5, where BM25 keeps the gold first, and choosing beats shipping 0.5."""
+    the shipped 0.5 (at which the dense side can still outvote BM25), and choosing beats shipping 0.5."""
     queries, docs, _ = _problem()
     chunks = [
         Chunk(chunk_id=f"c{j}", doc_id=f"d{j}", text=f"t{j}", index=0, n_chunks=1, n_tokens=1, paper_hash=f"d{j}")
