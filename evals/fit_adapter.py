@@ -40,7 +40,7 @@ from evals.retrieval_cv import at_depth, collect, cross_validate, fold_of, fused
 from rag.embed import LocalEmbedder
 from rag.lang.asks import FORMS, Form, question_form
 from rag.params import ADAPTER_FILE, QueryAdapter
-from rag.retrieve import System
+from rag.retrieve import System, adapted
 from rag.settings import RetrieveSettings, Settings
 from rag.store import Store, chunk_from_record
 from rag.types import Chunk
@@ -50,10 +50,12 @@ _LR = 1e-3
 LAMBDAS = (0.0, 1e-4, 1e-3, 1e-2)
 STEPS = (50, 150, 400)
 FUSION_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)  # the dense weights tried again under the adapter (0.5 ships)
+Vectors = tuple[list[Chunk], np.ndarray]  # a dataset's chunks and their stored vectors, row for row
 
 
-def rows_and_corpora(out: Path, settings: Settings) -> tuple[list[dict[str, Any]], dict[str, list[Chunk]]]:
-    """The CV rows (cached in ``out``) and every dataset's chunks."""
+def rows_and_vectors(out: Path, settings: Settings) -> tuple[list[dict[str, Any]], dict[str, Vectors], str]:
+    """The CV rows (cached in ``out``), each dataset's chunks beside the vectors its collection stores
+    (L2-normalised), read in one pass, and the name of the embedder that made them."""
     cache = out / "candidates.pkl"
     if cache.exists():
         rows = pickle.loads(cache.read_bytes())
@@ -62,18 +64,20 @@ def rows_and_corpora(out: Path, settings: Settings) -> tuple[list[dict[str, Any]
         out.mkdir(parents=True, exist_ok=True)
         cache.write_bytes(pickle.dumps(rows))
     store = Store(settings)
-    corpora = {}
+    vectors: dict[str, Vectors] = {}
     for dataset in sorted({r["dataset"] for r in rows}):
-        got = store.collection(dataset).get(include=["documents", "metadatas"])
-        corpora[dataset] = [
+        got = store.collection(dataset).get(include=["documents", "metadatas", "embeddings"])
+        chunks = [
             chunk_from_record(cid, doc or "", dict(meta or {}))
             for cid, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True)
         ]
-    return rows, corpora
+        matrix = np.asarray(got["embeddings"], dtype=np.float32)
+        vectors[dataset] = (chunks, matrix / np.linalg.norm(matrix, axis=1, keepdims=True))
+    return rows, vectors, store.embedder_for(store.collection(rows[0]["dataset"])).name
 
 
 def dense_swapped(
-    rows: list[dict[str, Any]], corpora: dict[str, tuple[list[Chunk], np.ndarray]], queries: np.ndarray
+    rows: list[dict[str, Any]], corpora: dict[str, Vectors], queries: np.ndarray
 ) -> list[list[dict[str, Any]]]:
     """Each row's candidates with the dense side an exact search of ``queries`` (one vector per row) over
     its dataset's chunk vectors; BM25's side as cached."""
@@ -111,18 +115,7 @@ def ndcgs(
     return out
 
 
-def stored_vectors(settings: Settings, corpora: dict[str, list[Chunk]]) -> dict[str, tuple[list[Chunk], np.ndarray]]:
-    """Each dataset's chunks beside the vectors its collection stores (L2-normalised)."""
-    store, out = Store(settings), {}
-    for dataset, chunks in corpora.items():
-        got = store.collection(dataset).get(ids=[c.chunk_id for c in chunks], include=["embeddings"])
-        by_id = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32), strict=True))
-        matrix = np.stack([by_id[c.chunk_id] for c in chunks])
-        out[dataset] = (chunks, matrix / np.linalg.norm(matrix, axis=1, keepdims=True))
-    return out
-
-
-def examples(rows: list[dict[str, Any]], keep: Any, vectors: dict[str, tuple[list[Chunk], np.ndarray]]) -> dict:
+def examples(rows: list[dict[str, Any]], keep: Any, vectors: dict[str, Vectors]) -> dict:
     """Per dataset: the admitted rows' indices and, per row, the corpus positions of its gold chunks."""
     out: dict[str, tuple[list[int], list[np.ndarray]]] = {}
     positions = {d: _doc_positions(chunks) for d, (chunks, _) in vectors.items()}
@@ -196,11 +189,6 @@ def _trajectory(
     return snapshots
 
 
-def adapted(queries: np.ndarray, w: np.ndarray) -> np.ndarray:
-    u = queries @ w
-    return u / np.linalg.norm(u, axis=1, keepdims=True)
-
-
 def _fold_table(
     rows: list[dict[str, Any]], vectors: dict, queries: np.ndarray, configs: list[tuple[float, int]], folds: int
 ) -> list[list[float]]:
@@ -240,9 +228,7 @@ def fusion_check(
             values = ndcgs(sub, candidates, opts=RetrieveSettings(dense_weight=weight))
             for i, v in zip(scored, values, strict=True):
                 table[c][i] = v
-    is_claim = [question_form(r["question"]) == "claim" for r in rows]
-    pairs = list(itertools.product(range(len(FUSION_WEIGHTS)), repeat=2))  # (claims' weight, questions' weight)
-    combined = [[table[c if claim else q][i] for i, claim in enumerate(is_claim)] for c, q in pairs]
+    pairs, combined = per_form(rows, table)
     cv = cross_validate(rows, combined, folds)
     shipped = FUSION_WEIGHTS.index(RetrieveSettings().dense_weight)
     return {
@@ -252,6 +238,14 @@ def fusion_check(
         "chosen_per_fold": [dict(zip(("claim", "question"), (FUSION_WEIGHTS[a] for a in pairs[c]), strict=True))
                             for c in cv["chosen_per_fold"]],
     }  # fmt: skip
+
+
+def per_form(rows: list[dict[str, Any]], table: list[list[float]]) -> tuple[list[tuple[int, int]], list[list[float]]]:
+    """Every (claims' choice, questions' choice) pair of ``table``'s rows, and per pair each row's value under
+    its form's choice: the two forms are chosen together, on the macro."""
+    is_claim = [question_form(r["question"]) == "claim" for r in rows]
+    pairs = [(c, q) for c in range(len(table)) for q in range(len(table))]
+    return pairs, [[table[c if claim else q][i] for i, claim in enumerate(is_claim)] for c, q in pairs]
 
 
 def _calibration(row: dict[str, Any]) -> bool:
@@ -268,8 +262,7 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
     # the candidates are the retriever's without an adapter: the baseline the map is fitted against
     unmapped = settings.retrieve.model_copy(update={"query_adapter": False})
     settings = settings.model_copy(update={"home": out / "store", "chroma_url": None, "retrieve": unmapped})
-    rows, corpora = rows_and_corpora(out, settings)
-    vectors = stored_vectors(settings, corpora)
+    rows, vectors, embedder = rows_and_vectors(out, settings)
     queries = LocalEmbedder(settings.embed).embed([r["question"] for r in rows])
     configs = [(lam, steps) for lam in LAMBDAS for steps in STEPS] + [(0.0, 0)]
     cached = out / "fit_adapter_table.json"  # the folds' scores: the slow part, kept so a later step can be rerun
@@ -281,9 +274,7 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
         table = _fold_table(rows, vectors, queries, configs, folds)
         cached.write_text(json.dumps({"configs": configs, "rows": keys, "table": table}))
     # a configuration per form: the claims' and the questions' adapters are chosen together, on the macro
-    is_claim = [question_form(r["question"]) == "claim" for r in rows]
-    pairs = list(itertools.product(range(len(configs)), repeat=2))
-    combined = [[table[c if claim else q][i] for i, claim in enumerate(is_claim)] for c, q in pairs]
+    pairs, combined = per_form(rows, table)
     cv = cross_validate(rows, combined, folds)
     calib = [macro(rows, t, _calibration) for t in combined]
     best = int(np.argmax(calib))
@@ -294,15 +285,13 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
         if steps:
             train = examples(rows, lambda r, form=form: _calib_of(r, form), vectors)
             deltas[form] = QueryAdapter.encode(fit(queries, train, vectors, (lam,), (steps,))[0])
-    store = Store(settings)
-    embedder = store.embedder_for(store.collection(rows[0]["dataset"])).name
     adapter = QueryAdapter(
         version="minilm-query-v1",
         # the int8-activation vectors are cosine 0.995 to the fp32-activation ones, so one map serves both
         embedders=sorted({embedder, embedder.removesuffix("-dynq")}),
         dim=queries.shape[1],
         deltas=deltas,
-        fitted_on=f"calibration splits of {', '.join(sorted(corpora))}; per form (lam, steps): {chosen}",
+        fitted_on=f"calibration splits of {', '.join(sorted(vectors))}; per form (lam, steps): {chosen}",
     )
     (out / ADAPTER_FILE).write_text(adapter.model_dump_json(indent=1) + "\n")
     maps = adapter.matrices()

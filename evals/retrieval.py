@@ -96,9 +96,9 @@ def _unit(counts: Counter[str], idf: dict[str, float], vocab: dict[str, int]) ->
     return v / norm if norm else v
 
 
-def asked(questions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The questions any protocol scores, by id: each is ranked once per system."""
-    return {q["qid"]: q for qs in protocols(questions).values() for q in qs}
+def asked(sets: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The questions any protocol of ``sets`` (:func:`protocols`) scores, by id: each is ranked once per system."""
+    return {q["qid"]: q for qs in sets.values() for q in qs}
 
 
 def run(
@@ -111,7 +111,8 @@ def run(
     """Score every system under every protocol of :func:`protocols`; returns the report section (the ``gold``
     protocol's figures at the top level, every protocol's under ``protocols``)."""
     systems = systems or SYSTEMS
-    sets, ranked_once = protocols(questions), asked(questions)
+    sets = protocols(questions)
+    ranked_once = asked(sets)
     out: dict[str, Any] = {"n_questions": len(sets["gold"]), "default": "hybrid", "systems": {}, "protocols": {}}
     rankings: dict[str, dict[str, list[tuple[str, float]]]] = {}
     latency: dict[str, list[float]] = {}

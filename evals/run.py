@@ -51,7 +51,7 @@ def run_eval(
 
     with Progress(disable=not progress, transient=True) as bar:
         if "retrieval" in what:
-            n = len(retrieval.asked(questions)) * len(retrieval.SYSTEMS)
+            n = len(retrieval.asked(retrieval.protocols(questions))) * len(retrieval.SYSTEMS)
             task = bar.add_task("retrieval", total=n)
             t1 = time.perf_counter()
             section = retrieval.run(questions, settings, progress=lambda: bar.advance(task), seed=seed)

@@ -65,6 +65,12 @@ def _bundled_maps() -> dict[Form, np.ndarray]:
     return bundled(QueryAdapter, ADAPTER_FILE).matrices()
 
 
+def adapted(vectors: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """``normalise(vectors @ matrix)`` row by row: a query adapter's map, as applied and as fitted."""
+    mapped = vectors @ matrix
+    return mapped / np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)
+
+
 class Retriever:
     """Finds evidence for a question in one collection.
 
@@ -129,10 +135,7 @@ class Retriever:
         """What the dense search compares the chunks with: the query's vector, through its form's adapter."""
         vector = self._embedder.embed([query])
         adapter = self._adapters.get(question_form(query))
-        if adapter is None:
-            return vector
-        mapped = vector @ adapter
-        return mapped / np.maximum(np.linalg.norm(mapped, axis=1, keepdims=True), 1e-12)
+        return vector if adapter is None else adapted(vector, adapter)
 
     def _dense(
         self, query: str, n: int, filters: Filters | None, revision: str

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from evals.fit_adapter import adapted, fit, fusion_check, loss_and_grad
+from evals.fit_adapter import fit, fusion_check, loss_and_grad
+from rag.retrieve import adapted
 from rag.types import Chunk
 
 
