@@ -8,7 +8,9 @@ question's vector ``q`` becomes ``normalise(q W)``. ``W`` starts at the identity
 calibration questions, the softmax loss of their gold papers' chunks among every chunk of their corpus
 (temperature 1/``_SCALE``), plus ``lam * |W - I|^2`` to stay near the model. Plain numpy, full batch, Adam.
 
-Chosen by 5-fold CV on the calibration splits (the regularisation and the number of steps), objective
+Questions whose gold answers another question (:func:`evals.retrieval.answered_elsewhere`) are scored but never
+fitted on. Chosen by 5-fold CV on the calibration splits (the regularisation, the number of steps, and whether
+every question or every dataset counts the same in the loss), objective
 the mean over protocols of hybrid nDCG@10 with the shipped fusion; the held-out splits reported once.
 Claims and questions (:func:`rag.lang.asks.question_form`) get a map each, fitted on their own rows and
 chosen together (the identity is among the choices): SciFact's claims and the questions of PubMedQA and
@@ -49,8 +51,12 @@ _SCALE = 20.0  # inverse temperature on cosines: the sentence-transformers recip
 _LR = 1e-3
 LAMBDAS = (0.0, 1e-4, 1e-3, 1e-2)
 STEPS = (50, 150, 400)
+# how a form's datasets share the loss: every question the same, or every dataset the same (the CV objective
+# counts each protocol once, and PubMedQA's 403 calibration questions would otherwise outweigh ScholarQA's 49)
+WEIGHINGS = ("question", "dataset")
 FUSION_WEIGHTS = (0.3, 0.4, 0.5, 0.6, 0.7)  # the dense weights tried again under the adapter (0.5 ships)
 Vectors = tuple[list[Chunk], np.ndarray]  # a dataset's chunks and their stored vectors, row for row
+Config = tuple[float, int, str]  # (lam, steps, weighing); steps 0 is the identity
 
 
 def rows_and_vectors(out: Path, settings: Settings) -> tuple[list[dict[str, Any]], dict[str, Vectors], str]:
@@ -161,26 +167,38 @@ def loss_and_grad(w: np.ndarray, q: np.ndarray, docs: np.ndarray, gold: list[np.
 
 
 def fit(
-    queries: np.ndarray, train: dict, vectors: dict, lambdas: tuple[float, ...], steps: tuple[int, ...]
+    queries: np.ndarray,
+    train: dict,
+    vectors: dict,
+    lambdas: tuple[float, ...],
+    steps: tuple[int, ...],
+    weighings: tuple[str, ...] = ("question",),
 ) -> list[np.ndarray]:
-    """``W`` by full-batch Adam from the identity, per regularisation in ``lambdas`` and after each number of
-    ``steps`` (one trajectory per regularisation), in that order."""
-    return [w for lam in lambdas for w in _trajectory(queries, train, vectors, lam, steps)]
+    """``W`` by full-batch Adam from the identity, per weighing in ``weighings`` (see ``WEIGHINGS``) and
+    regularisation in ``lambdas``, after each number of ``steps`` (one trajectory per pair), in that order."""
+    out: list[np.ndarray] = []
+    for weighing in weighings:
+        if weighing != weighings[0] and len(train) == 1:  # one dataset: both weighings are the same loss
+            out += out[: len(lambdas) * len(steps)]
+            continue
+        out += [w for lam in lambdas for w in _trajectory(queries, train, vectors, lam, steps, weighing)]
+    return out
 
 
 def _trajectory(
-    queries: np.ndarray, train: dict, vectors: dict, lam: float, steps: tuple[int, ...]
+    queries: np.ndarray, train: dict, vectors: dict, lam: float, steps: tuple[int, ...], weighing: str
 ) -> list[np.ndarray]:
     dim = queries.shape[1]
     w, eye = np.eye(dim, dtype=np.float32), np.eye(dim, dtype=np.float32)
     m, v = np.zeros_like(w), np.zeros_like(w)
     total = sum(len(idx) for idx, _ in train.values())
+    shares = {d: len(idx) / total if weighing == "question" else 1 / len(train) for d, (idx, _) in train.items()}
     snapshots = []
     for t in range(1, max(steps) + 1):
         grad = 2 * lam * (w - eye)
         for dataset, (idx, gold) in train.items():
             _, g = loss_and_grad(w, queries[idx], vectors[dataset][1], gold)
-            grad += g * len(idx) / total  # every question counts the same
+            grad += g * shares[dataset]
         m = 0.9 * m + 0.1 * grad
         v = 0.999 * v + 0.001 * grad**2
         w = w - _LR * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
@@ -190,17 +208,18 @@ def _trajectory(
 
 
 def _fold_table(
-    rows: list[dict[str, Any]], vectors: dict, queries: np.ndarray, configs: list[tuple[float, int]], folds: int
+    rows: list[dict[str, Any]], vectors: dict, queries: np.ndarray, configs: list[Config], folds: int
 ) -> list[list[float]]:
     """Per configuration, each calibration row's nDCG@10 under the adapter of its form fitted without its fold
     (the identity, ``steps`` 0, last)."""
     table: list[list[float]] = [[0.0] * len(rows) for _ in configs]
+    elsewhere = answered_elsewhere(rows)
     for f, form in itertools.product(range(folds), FORMS):
         ours = [i for i, r in enumerate(rows) if r["split"] == "calib" and question_form(r["question"]) == form]
-        train = examples(rows, lambda r, f=f, form=form: _calib_of(r, form) and fold_of(r, folds) != f, vectors)
+        train = examples(rows, lambda r, f=f, form=form: _fits(r, form, elsewhere) and fold_of(r, folds) != f, vectors)
         scored = [i for i in ours if fold_of(rows[i], folds) == f]
         sub = [rows[i] for i in scored]
-        maps = [*fit(queries, train, vectors, LAMBDAS, STEPS), np.eye(queries.shape[1], dtype=np.float32)]
+        maps = [*fit(queries, train, vectors, LAMBDAS, STEPS, WEIGHINGS), np.eye(queries.shape[1], dtype=np.float32)]
         for c, w in enumerate(maps):
             values = ndcgs(sub, dense_swapped(sub, vectors, adapted(queries[scored], w)))
             for i, v in zip(scored, values, strict=True):
@@ -210,19 +229,22 @@ def _fold_table(
 
 
 def fusion_check(
-    rows: list[dict[str, Any]], vectors: dict, queries: np.ndarray, chosen: dict[Form, tuple[float, int]], folds: int
+    rows: list[dict[str, Any]], vectors: dict, queries: np.ndarray, chosen: dict[Form, Config], folds: int
 ) -> dict[str, Any]:
     """The fusion's dense weight chosen again under the adapter, per form, by the same CV: each calibration row
     scored with its form's chosen map fitted without the row's fold, at every weight of ``FUSION_WEIGHTS``."""
     table: list[list[float]] = [[0.0] * len(rows) for _ in FUSION_WEIGHTS]
+    elsewhere = answered_elsewhere(rows)
     for f, form in itertools.product(range(folds), FORMS):
-        lam, steps = chosen[form]
+        lam, steps, weighing = chosen[form]
         scored = [i for i, r in enumerate(rows) if _calib_of(r, form) and fold_of(r, folds) == f]
         sub = [rows[i] for i in scored]
         w = np.eye(queries.shape[1], dtype=np.float32)
         if steps:
-            train = examples(rows, lambda r, f=f, form=form: _calib_of(r, form) and fold_of(r, folds) != f, vectors)
-            w = fit(queries, train, vectors, (lam,), (steps,))[0]
+            train = examples(
+                rows, lambda r, f=f, form=form: _fits(r, form, elsewhere) and fold_of(r, folds) != f, vectors
+            )
+            w = fit(queries, train, vectors, (lam,), (steps,), (weighing,))[0]
         candidates = dense_swapped(sub, vectors, adapted(queries[scored], w))
         for c, weight in enumerate(FUSION_WEIGHTS):
             values = ndcgs(sub, candidates, opts=RetrieveSettings(dense_weight=weight))
@@ -253,8 +275,22 @@ def _calibration(row: dict[str, Any]) -> bool:
 
 
 def _calib_of(row: dict[str, Any], form: str) -> bool:
-    """A calibration row of ``form`` to fit on (a report-only protocol's rows repeat other rows)."""
+    """A calibration row of ``form`` to score (a report-only protocol's rows repeat other rows)."""
     return row["split"] == "calib" and question_form(row["question"]) == form and not row.get("report_only")
+
+
+def _fits(row: dict[str, Any], form: str, elsewhere: set[str]) -> bool:
+    """A calibration row of ``form`` to fit on: not one whose gold answers another question (``elsewhere``), which
+    would teach the map to send its words to papers about something else."""
+    return _calib_of(row, form) and row["qid"] not in elsewhere
+
+
+def answered_elsewhere(rows: list[dict[str, Any]]) -> set[str]:
+    """The ids of the rows :func:`evals.retrieval.answered_elsewhere` found (a dataset's questions absent from its
+    report-only ``answer_on_question`` protocol)."""
+    on_question = {r["qid"] for r in rows if r.get("report_only")}
+    checked = {r["dataset"] for r in rows if r.get("report_only")}
+    return {r["qid"] for r in rows if r["dataset"] in checked and not r.get("report_only")} - on_question
 
 
 def run(out: Path, folds: int = 5) -> dict[str, Any]:
@@ -264,7 +300,8 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
     settings = settings.model_copy(update={"home": out / "store", "chroma_url": None, "retrieve": unmapped})
     rows, vectors, embedder = rows_and_vectors(out, settings)
     queries = LocalEmbedder(settings.embed).embed([r["question"] for r in rows])
-    configs = [(lam, steps) for lam in LAMBDAS for steps in STEPS] + [(0.0, 0)]
+    configs = [(lam, steps, weighing) for weighing in WEIGHINGS for lam in LAMBDAS for steps in STEPS]
+    configs.append((0.0, 0, WEIGHINGS[0]))
     cached = out / "fit_adapter_table.json"  # the folds' scores: the slow part, kept so a later step can be rerun
     keys = [f"{r['protocol']} {r['qid']}" for r in rows]  # the table is per row: valid for these rows only
     earlier = json.loads(cached.read_text()) if cached.exists() else {}
@@ -281,17 +318,19 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
     identity = pairs.index((len(configs) - 1, len(configs) - 1))
     chosen = dict(zip(FORMS, (configs[pairs[best][1]], configs[pairs[best][0]]), strict=True))
     deltas = {}
-    for form, (lam, steps) in chosen.items():
+    elsewhere = answered_elsewhere(rows)
+    for form, (lam, steps, weighing) in chosen.items():
         if steps:
-            train = examples(rows, lambda r, form=form: _calib_of(r, form), vectors)
-            deltas[form] = QueryAdapter.encode(fit(queries, train, vectors, (lam,), (steps,))[0])
+            train = examples(rows, lambda r, form=form: _fits(r, form, elsewhere), vectors)
+            deltas[form] = QueryAdapter.encode(fit(queries, train, vectors, (lam,), (steps,), (weighing,))[0])
     adapter = QueryAdapter(
         version="minilm-query-v1",
         # the int8-activation vectors are cosine 0.995 to the fp32-activation ones, so one map serves both
         embedders=sorted({embedder, embedder.removesuffix("-dynq")}),
         dim=queries.shape[1],
         deltas=deltas,
-        fitted_on=f"calibration splits of {', '.join(sorted(vectors))}; per form (lam, steps): {chosen}",
+        fitted_on=f"calibration splits of {', '.join(sorted(vectors))} less {len(elsewhere)} questions answered "
+        f"elsewhere; per form (lam, steps, weighing): {chosen}",
     )
     (out / ADAPTER_FILE).write_text(adapter.model_dump_json(indent=1) + "\n")
     maps = adapter.matrices()
@@ -309,7 +348,8 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
         "dense, no adapter (exact search)": ndcgs(rows, plain, "dense"),
     }
     return {
-        "configs": [{"lam": lam, "steps": s} for lam, s in configs],
+        "configs": [{"lam": lam, "steps": s, "weighing": wt} for lam, s, wt in configs],
+        "left_out_of_the_fit": sorted(elsewhere),
         "cv_estimate_of_selection": round(cv["estimate"], 4),
         "identity_calib_macro": round(calib[identity], 4),
         "best_calib_macro": round(calib[best], 4),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evals.fit_adapter import fit, fusion_check, loss_and_grad
+from evals.fit_adapter import answered_elsewhere, fit, fusion_check, loss_and_grad
 from rag.retrieve import adapted
 from rag.types import Chunk
 
@@ -65,8 +65,43 @@ def test_the_fusion_weight_is_chosen_again_under_out_of_fold_adapters():
                 | {"question": text.format(i), "gold": {f"d{i}"}, "items": items}
             )
     report = fusion_check(
-        rows, {"toy": (chunks, docs)}, np.vstack([queries, queries]), {"claim": (0.0, 50), "question": (0.0, 0)}, 2
+        rows,
+        {"toy": (chunks, docs)},
+        np.vstack([queries, queries]),
+        {"claim": (0.0, 50, "question"), "question": (0.0, 0, "question")},
+        2,
     )
     assert report["weights"] == [0.3, 0.4, 0.5, 0.6, 0.7] and len(report["chosen_per_fold"]) == 2
     assert all(c["claim"] < 0.5 and c["question"] < 0.5 for c in report["chosen_per_fold"])
     assert report["cv_estimate_of_choosing"] == 1.0 > report["shipped_out_of_fold"]
+
+
+def test_a_dataset_weighing_lets_the_smaller_set_pull_as_hard_as_the_larger():
+    """Two sets want different maps (the second's three questions turned another way, each with one gold chunk):
+    counted by question the twelve outweigh the three; counted by dataset the three are fitted better."""
+    queries, docs, gold = _problem()
+    turn = np.linalg.qr(np.random.default_rng(2).normal(size=(8, 8)))[0]
+    both = np.vstack([queries, queries[:3] @ turn]).astype(np.float32)
+    train = {"big": (list(range(12)), gold), "small": ([12, 13, 14], [np.array([g[1]]) for g in gold[:3]])}
+    vectors = {"big": ([], docs), "small": ([], docs)}
+    by_question, by_dataset = fit(both, train, vectors, (0.0,), (300,), ("question", "dataset"))
+
+    def small_loss(w):
+        return loss_and_grad(w, both[12:], docs, train["small"][1])[0]
+
+    assert small_loss(by_dataset) < small_loss(by_question)
+
+
+def test_one_dataset_fits_once_for_both_weighings():
+    queries, docs, gold = _problem()
+    train = {"toy": (list(range(12)), gold)}
+    maps = fit(queries, train, {"toy": ([], docs)}, (0.0, 1.0), (20, 40), ("question", "dataset"))
+    assert len(maps) == 8 and all(a is b for a, b in zip(maps[:4], maps[4:], strict=True))
+
+
+def test_questions_answered_elsewhere_are_the_ones_their_report_only_protocol_leaves_out():
+    def row(qid, dataset, report_only=False):
+        return {"qid": qid, "dataset": dataset, "report_only": report_only}
+
+    rows = [row("s:1", "sqa"), row("s:2", "sqa"), row("s:1", "sqa", True), row("p:1", "pubmedqa")]
+    assert answered_elsewhere(rows) == {"s:2"}  # a set with no report-only rows was never checked
