@@ -353,8 +353,8 @@ def run_qa(files: list[Path], truths: dict[str, dict], doc_ids: dict[str, str], 
     report = Indexer(Store(settings)).ingest(files, collection=COLLECTION)
     ingest_seconds = time.perf_counter() - t0
     # a paper gets at most `per_paper` hits (default 2); the top 5 of one paper needs 5
-    wide = settings.retrieve.model_copy(update={"per_paper": max(5, settings.retrieve.per_paper)})
-    retriever = Retriever(settings.model_copy(update={"retrieve": wide}), collection=COLLECTION)
+    wide = settings.with_retrieve(per_paper=max(5, settings.retrieve.per_paper))
+    retriever = Retriever(wide, collection=COLLECTION)
     per_file: dict[str, list[dict[str, Any]]] = {}
     for name, truth in truths.items():
         items = per_file.setdefault(name, [])
@@ -376,7 +376,7 @@ def run_qa(files: list[Path], truths: dict[str, dict], doc_ids: dict[str, str], 
             item["hits"] = len(hits)
             items.append(item)
     failed = [f.model_dump() for f in report.failed]
-    cv = shape_cv(truths, doc_ids, settings.model_copy(update={"retrieve": wide}))
+    cv = shape_cv(truths, doc_ids, wide)
     return {
         "files": per_file, "ingest_seconds": ingest_seconds, "chunks": report.chunks_added, "failed": failed,
         "shape_cv": cv,
@@ -394,8 +394,7 @@ def shape_cv(truths: dict[str, dict], doc_ids: dict[str, str], settings: Setting
 
     passes: dict[float, dict[str, int]] = {}
     for bonus in SHAPE_BONUSES:
-        tuned = settings.retrieve.model_copy(update={"shape_bonus": bonus})
-        retriever = Retriever(settings.model_copy(update={"retrieve": tuned}), collection=COLLECTION)
+        retriever = Retriever(settings.with_retrieve(shape_bonus=bonus), collection=COLLECTION)
         passes[bonus] = {}
         for name, truth in truths.items():
             if name not in doc_ids:

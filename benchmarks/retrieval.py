@@ -48,10 +48,7 @@ def main() -> None:
     print(
         f"collection {stats.name}: {stats.papers:,} papers, {stats.chunks:,} chunks; {len(questions)} questions, k={args.k}"
     )
-    plain = Retriever(
-        settings.model_copy(update={"retrieve": settings.retrieve.model_copy(update={"query_adapter": False})}),
-        collection=args.collection,
-    )
+    plain = Retriever(settings.with_retrieve(query_adapter=False), collection=args.collection)
     plain.search("warm-up", k=args.k)
     results = {}
     runs = [(s, retriever, s) for s in ("bm25", "dense", "hybrid")] + [("hybrid, no adapter", plain, "hybrid")]

@@ -354,9 +354,7 @@ def phase_query(home: Path, system_name: str, spawned: float) -> dict[str, Any]:
     )
     settings = settings_for(home)
     if system_name == "hybrid-plain":
-        settings = settings.model_copy(
-            update={"retrieve": settings.retrieve.model_copy(update={"query_adapter": False})}
-        )
+        settings = settings.with_retrieve(query_adapter=False)
     t0 = clock()
     retriever = Retriever(settings, collection=COLLECTION)
     open_s = clock() - t0

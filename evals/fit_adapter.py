@@ -294,10 +294,9 @@ def answered_elsewhere(rows: list[dict[str, Any]]) -> set[str]:
 
 
 def run(out: Path, folds: int = 5) -> dict[str, Any]:
-    settings = Settings()
     # the candidates are the retriever's without an adapter: the baseline the map is fitted against
-    unmapped = settings.retrieve.model_copy(update={"query_adapter": False})
-    settings = settings.model_copy(update={"home": out / "store", "chroma_url": None, "retrieve": unmapped})
+    settings = Settings().with_retrieve(query_adapter=False)
+    settings = settings.model_copy(update={"home": out / "store", "chroma_url": None})
     rows, vectors, embedder = rows_and_vectors(out, settings)
     queries = LocalEmbedder(settings.embed).embed([r["question"] for r in rows])
     configs = [(lam, steps, weighing) for weighing in WEIGHINGS for lam in LAMBDAS for steps in STEPS]

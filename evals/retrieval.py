@@ -117,8 +117,7 @@ def run(
     rankings: dict[str, dict[str, list[tuple[str, float]]]] = {}
     latency: dict[str, list[float]] = {}
     for name, (system, overrides) in systems.items():
-        opts = settings.retrieve.model_copy(update=overrides)
-        retriever = Retriever(settings.model_copy(update={"retrieve": opts}), collection=EVAL_COLLECTION)
+        retriever = Retriever(settings.with_retrieve(**overrides), collection=EVAL_COLLECTION)
         retriever.rank_papers("warm-up query", system=system)  # loads models and indexes outside the timing
         rankings[name], latency[name] = {}, []
         for qid, q in ranked_once.items():

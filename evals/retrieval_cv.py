@@ -246,11 +246,8 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--limit", type=int, help="Questions per dataset (a seeded sample), for a quick look.")
     args = parser.parse_args()
-    settings = Settings()
-    unmapped = settings.retrieve.model_copy(update={"query_adapter": False})  # see the module's docstring
-    settings = settings.model_copy(
-        update={"home": args.home or args.out / "store", "chroma_url": None, "retrieve": unmapped}
-    )
+    settings = Settings().with_retrieve(query_adapter=False)  # see the module's docstring
+    settings = settings.model_copy(update={"home": args.home or args.out / "store", "chroma_url": None})
     rows = collect(settings.data_dir, settings, args.limit)
     if not rows:
         raise SystemExit("No dataset found: set RAG_DATA_DIR to the folder holding scifact/, pubmedqa/ …")

@@ -395,6 +395,10 @@ class Settings(BaseSettings):
                     merged[key] = value
         return cls(**merged)
 
+    def with_retrieve(self, **changes: Any) -> Settings:
+        """A copy whose retrieval settings take ``changes`` (an ablation, a benchmark's variant)."""
+        return self.model_copy(update={"retrieve": self.retrieve.model_copy(update=changes)})
+
     @property
     def chroma_path(self) -> Path:
         """Where the embedded Chroma store lives."""

@@ -31,3 +31,11 @@ def test_unknown_preset_is_a_config_error():
 def test_invalid_value_is_rejected():
     with pytest.raises(ValueError):
         Settings(chunk={"max_tokens": 1})
+
+
+def test_with_retrieve_changes_only_the_retrieval_settings_it_names():
+    base = Settings(home=Path("/tmp/rag-home-x"))
+    changed = base.with_retrieve(query_adapter=False, per_paper=5)
+    assert (changed.retrieve.query_adapter, changed.retrieve.per_paper) == (False, 5)
+    assert changed.retrieve.dense_weight == base.retrieve.dense_weight and changed.home == base.home
+    assert base.retrieve.query_adapter is True  # the original is untouched
