@@ -213,7 +213,7 @@ def _fold_table(
     """Per configuration, each calibration row's nDCG@10 under the adapter of its form fitted without its fold
     (the identity, ``steps`` 0, last)."""
     table: list[list[float]] = [[0.0] * len(rows) for _ in configs]
-    elsewhere = answered_elsewhere(rows)
+    elsewhere = misfiled(rows)
     for f, form in itertools.product(range(folds), FORMS):
         ours = [i for i, r in enumerate(rows) if r["split"] == "calib" and question_form(r["question"]) == form]
         train = examples(rows, lambda r, f=f, form=form: _fits(r, form, elsewhere) and fold_of(r, folds) != f, vectors)
@@ -234,7 +234,7 @@ def fusion_check(
     """The fusion's dense weight chosen again under the adapter, per form, by the same CV: each calibration row
     scored with its form's chosen map fitted without the row's fold, at every weight of ``FUSION_WEIGHTS``."""
     table: list[list[float]] = [[0.0] * len(rows) for _ in FUSION_WEIGHTS]
-    elsewhere = answered_elsewhere(rows)
+    elsewhere = misfiled(rows)
     for f, form in itertools.product(range(folds), FORMS):
         lam, steps, weighing = chosen[form]
         scored = [i for i, r in enumerate(rows) if _calib_of(r, form) and fold_of(r, folds) == f]
@@ -285,7 +285,7 @@ def _fits(row: dict[str, Any], form: str, elsewhere: set[str]) -> bool:
     return _calib_of(row, form) and row["qid"] not in elsewhere
 
 
-def answered_elsewhere(rows: list[dict[str, Any]]) -> set[str]:
+def misfiled(rows: list[dict[str, Any]]) -> set[str]:
     """The ids of the rows :func:`evals.retrieval.answered_elsewhere` found (a dataset's questions absent from its
     report-only ``answer_on_question`` protocol)."""
     on_question = {r["qid"] for r in rows if r.get("report_only")}
@@ -317,7 +317,7 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
     identity = pairs.index((len(configs) - 1, len(configs) - 1))
     chosen = dict(zip(FORMS, (configs[pairs[best][1]], configs[pairs[best][0]]), strict=True))
     deltas = {}
-    elsewhere = answered_elsewhere(rows)
+    elsewhere = misfiled(rows)
     for form, (lam, steps, weighing) in chosen.items():
         if steps:
             train = examples(rows, lambda r, form=form: _fits(r, form, elsewhere), vectors)

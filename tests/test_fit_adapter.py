@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from evals.fit_adapter import answered_elsewhere, fit, fusion_check, loss_and_grad
+from evals.fit_adapter import fit, fusion_check, loss_and_grad, misfiled
 from rag.retrieve import adapted
 from rag.types import Chunk
 
@@ -104,4 +104,4 @@ def test_questions_answered_elsewhere_are_the_ones_their_report_only_protocol_le
         return {"qid": qid, "dataset": dataset, "report_only": report_only}
 
     rows = [row("s:1", "sqa"), row("s:2", "sqa"), row("s:1", "sqa", True), row("p:1", "pubmedqa")]
-    assert answered_elsewhere(rows) == {"s:2"}  # a set with no report-only rows was never checked
+    assert misfiled(rows) == {"s:2"}  # a set with no report-only rows was never checked

@@ -34,8 +34,8 @@ def test_invalid_value_is_rejected():
 
 
 def test_with_retrieve_changes_only_the_retrieval_settings_it_names():
-    base = Settings(home=Path("/tmp/rag-home-x"))
+    base = Settings(home=Path("/tmp/rag-home-x"), retrieve={"query_adapter": True, "per_paper": 2})
     changed = base.with_retrieve(query_adapter=False, per_paper=5)
     assert (changed.retrieve.query_adapter, changed.retrieve.per_paper) == (False, 5)
     assert changed.retrieve.dense_weight == base.retrieve.dense_weight and changed.home == base.home
-    assert base.retrieve.query_adapter is True  # the original is untouched
+    assert (base.retrieve.query_adapter, base.retrieve.per_paper) == (True, 2)  # the original is untouched
