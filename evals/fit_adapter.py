@@ -175,24 +175,32 @@ def fit(
     weighings: tuple[str, ...] = ("question",),
 ) -> list[np.ndarray]:
     """``W`` by full-batch Adam from the identity, per weighing in ``weighings`` (see ``WEIGHINGS``) and
-    regularisation in ``lambdas``, after each number of ``steps`` (one trajectory per pair), in that order."""
+    regularisation in ``lambdas``, after each number of ``steps`` (one trajectory per pair), in that order.
+    A weighing that gives the datasets the same shares as an earlier one (one dataset, or datasets of one size) is
+    the same loss: it reuses that weighing's maps."""
+    fitted: dict[tuple[tuple[str, float], ...], list[np.ndarray]] = {}
     out: list[np.ndarray] = []
     for weighing in weighings:
-        if weighing != weighings[0] and len(train) == 1:  # one dataset: both weighings are the same loss
-            out += out[: len(lambdas) * len(steps)]
-            continue
-        out += [w for lam in lambdas for w in _trajectory(queries, train, vectors, lam, steps, weighing)]
+        shares = _shares(train, weighing)
+        key = tuple(sorted(shares.items()))
+        if key not in fitted:
+            fitted[key] = [w for lam in lambdas for w in _trajectory(queries, train, vectors, lam, steps, shares)]
+        out += fitted[key]
     return out
 
 
+def _shares(train: dict, weighing: str) -> dict[str, float]:
+    """Each dataset's share of the loss under ``weighing``."""
+    total = sum(len(idx) for idx, _ in train.values())
+    return {d: len(idx) / total if weighing == "question" else 1 / len(train) for d, (idx, _) in train.items()}
+
+
 def _trajectory(
-    queries: np.ndarray, train: dict, vectors: dict, lam: float, steps: tuple[int, ...], weighing: str
+    queries: np.ndarray, train: dict, vectors: dict, lam: float, steps: tuple[int, ...], shares: dict[str, float]
 ) -> list[np.ndarray]:
     dim = queries.shape[1]
     w, eye = np.eye(dim, dtype=np.float32), np.eye(dim, dtype=np.float32)
     m, v = np.zeros_like(w), np.zeros_like(w)
-    total = sum(len(idx) for idx, _ in train.values())
-    shares = {d: len(idx) / total if weighing == "question" else 1 / len(train) for d, (idx, _) in train.items()}
     snapshots = []
     for t in range(1, max(steps) + 1):
         grad = 2 * lam * (w - eye)
@@ -208,15 +216,19 @@ def _trajectory(
 
 
 def _fold_table(
-    rows: list[dict[str, Any]], vectors: dict, queries: np.ndarray, configs: list[Config], folds: int
+    rows: list[dict[str, Any]],
+    vectors: dict,
+    queries: np.ndarray,
+    configs: list[Config],
+    folds: int,
+    elsewhere: set[str],
 ) -> list[list[float]]:
     """Per configuration, each calibration row's nDCG@10 under the adapter of its form fitted without its fold
     (the identity, ``steps`` 0, last)."""
     table: list[list[float]] = [[0.0] * len(rows) for _ in configs]
-    elsewhere = misfiled(rows)
     for f, form in itertools.product(range(folds), FORMS):
         ours = [i for i, r in enumerate(rows) if r["split"] == "calib" and question_form(r["question"]) == form]
-        train = examples(rows, lambda r, f=f, form=form: _fits(r, form, elsewhere) and fold_of(r, folds) != f, vectors)
+        train = _training(rows, vectors, form, elsewhere, (f, folds))
         scored = [i for i in ours if fold_of(rows[i], folds) == f]
         sub = [rows[i] for i in scored]
         maps = [*fit(queries, train, vectors, LAMBDAS, STEPS, WEIGHINGS), np.eye(queries.shape[1], dtype=np.float32)]
@@ -229,21 +241,23 @@ def _fold_table(
 
 
 def fusion_check(
-    rows: list[dict[str, Any]], vectors: dict, queries: np.ndarray, chosen: dict[Form, Config], folds: int
+    rows: list[dict[str, Any]],
+    vectors: dict,
+    queries: np.ndarray,
+    chosen: dict[Form, Config],
+    folds: int,
+    elsewhere: set[str],
 ) -> dict[str, Any]:
     """The fusion's dense weight chosen again under the adapter, per form, by the same CV: each calibration row
     scored with its form's chosen map fitted without the row's fold, at every weight of ``FUSION_WEIGHTS``."""
     table: list[list[float]] = [[0.0] * len(rows) for _ in FUSION_WEIGHTS]
-    elsewhere = misfiled(rows)
     for f, form in itertools.product(range(folds), FORMS):
         lam, steps, weighing = chosen[form]
         scored = [i for i, r in enumerate(rows) if _calib_of(r, form) and fold_of(r, folds) == f]
         sub = [rows[i] for i in scored]
         w = np.eye(queries.shape[1], dtype=np.float32)
         if steps:
-            train = examples(
-                rows, lambda r, f=f, form=form: _fits(r, form, elsewhere) and fold_of(r, folds) != f, vectors
-            )
+            train = _training(rows, vectors, form, elsewhere, (f, folds))
             w = fit(queries, train, vectors, (lam,), (steps,), (weighing,))[0]
         candidates = dense_swapped(sub, vectors, adapted(queries[scored], w))
         for c, weight in enumerate(FUSION_WEIGHTS):
@@ -279,10 +293,21 @@ def _calib_of(row: dict[str, Any], form: str) -> bool:
     return row["split"] == "calib" and question_form(row["question"]) == form and not row.get("report_only")
 
 
-def _fits(row: dict[str, Any], form: str, elsewhere: set[str]) -> bool:
-    """A calibration row of ``form`` to fit on: not one whose gold answers another question (``elsewhere``), which
-    would teach the map to send its words to papers about something else."""
-    return _calib_of(row, form) and row["qid"] not in elsewhere
+def _training(
+    rows: list[dict[str, Any]], vectors: dict, form: str, elsewhere: set[str], without: tuple[int, int] | None = None
+) -> dict:
+    """The :func:`examples` a map of ``form`` is fitted on: its calibration rows, less those whose gold answers
+    another question (``elsewhere``: they would teach the map to send their words to papers about something else)
+    and, given ``without`` = (fold, folds), less that fold."""
+    return examples(
+        rows,
+        lambda r: (
+            _calib_of(r, form)
+            and r["qid"] not in elsewhere
+            and (without is None or fold_of(r, without[1]) != without[0])
+        ),
+        vectors,
+    )
 
 
 def misfiled(rows: list[dict[str, Any]]) -> set[str]:
@@ -299,6 +324,7 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
     settings = settings.model_copy(update={"home": out / "store", "chroma_url": None})
     rows, vectors, embedder = rows_and_vectors(out, settings)
     queries = LocalEmbedder(settings.embed).embed([r["question"] for r in rows])
+    elsewhere = misfiled(rows)  # scored, never fitted on
     configs = [(lam, steps, weighing) for weighing in WEIGHINGS for lam in LAMBDAS for steps in STEPS]
     configs.append((0.0, 0, WEIGHINGS[0]))
     cached = out / "fit_adapter_table.json"  # the folds' scores: the slow part, kept so a later step can be rerun
@@ -307,7 +333,7 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
     if earlier.get("configs") == [list(c) for c in configs] and earlier.get("rows") == keys:
         table = earlier["table"]
     else:
-        table = _fold_table(rows, vectors, queries, configs, folds)
+        table = _fold_table(rows, vectors, queries, configs, folds, elsewhere)
         cached.write_text(json.dumps({"configs": configs, "rows": keys, "table": table}))
     # a configuration per form: the claims' and the questions' adapters are chosen together, on the macro
     pairs, combined = per_form(rows, table)
@@ -317,10 +343,9 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
     identity = pairs.index((len(configs) - 1, len(configs) - 1))
     chosen = dict(zip(FORMS, (configs[pairs[best][1]], configs[pairs[best][0]]), strict=True))
     deltas = {}
-    elsewhere = misfiled(rows)
     for form, (lam, steps, weighing) in chosen.items():
         if steps:
-            train = examples(rows, lambda r, form=form: _fits(r, form, elsewhere), vectors)
+            train = _training(rows, vectors, form, elsewhere)
             deltas[form] = QueryAdapter.encode(fit(queries, train, vectors, (lam,), (steps,), (weighing,))[0])
     adapter = QueryAdapter(
         version="minilm-query-v1",
@@ -356,7 +381,7 @@ def run(out: Path, folds: int = 5) -> dict[str, Any]:
         "chosen_per_fold": [
             dict(zip(FORMS, (configs[pairs[c][1]], configs[pairs[c][0]]), strict=True)) for c in cv["chosen_per_fold"]
         ],
-        "fusion_under_the_adapter": fusion_check(rows, vectors, queries, chosen, folds),
+        "fusion_under_the_adapter": fusion_check(rows, vectors, queries, chosen, folds, elsewhere),
         "calibration_out_of_fold": {
             "hybrid, adapter (chosen)": per_protocol(rows, combined[best], "calib"),
             "hybrid, no adapter": per_protocol(rows, combined[identity], "calib"),

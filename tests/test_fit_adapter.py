@@ -70,6 +70,7 @@ def test_the_fusion_weight_is_chosen_again_under_out_of_fold_adapters():
         np.vstack([queries, queries]),
         {"claim": (0.0, 50, "question"), "question": (0.0, 0, "question")},
         2,
+        set(),
     )
     assert report["weights"] == [0.3, 0.4, 0.5, 0.6, 0.7] and len(report["chosen_per_fold"]) == 2
     assert all(c["claim"] < 0.5 and c["question"] < 0.5 for c in report["chosen_per_fold"])
