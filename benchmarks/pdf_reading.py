@@ -342,7 +342,7 @@ def score_paper(result: Paper | str, truth: dict[str, Any], settings: Settings) 
 def run_qa(files: list[Path], truths: dict[str, dict], doc_ids: dict[str, str], settings: Settings) -> dict:
     """Per file: for each question, whether all facts are in the top-5 hits and in the extractive answer.
 
-    The search allows 5 hits of one paper (``retrieve.per_paper``); the answer runs with the default settings."""
+    Both run with the default settings, each question filtered to its paper."""
     from rag.indexing import Indexer
     from rag.pipeline import answer
     from rag.retrieve import Retriever
@@ -352,9 +352,7 @@ def run_qa(files: list[Path], truths: dict[str, dict], doc_ids: dict[str, str], 
     t0 = time.perf_counter()
     report = Indexer(Store(settings)).ingest(files, collection=COLLECTION)
     ingest_seconds = time.perf_counter() - t0
-    # a paper gets at most `per_paper` hits (default 2); the top 5 of one paper needs 5
-    wide = settings.with_retrieve(per_paper=max(5, settings.retrieve.per_paper))
-    retriever = Retriever(wide, collection=COLLECTION)
+    retriever = Retriever(settings, collection=COLLECTION)  # asked of one paper, the search fills k with its chunks
     per_file: dict[str, list[dict[str, Any]]] = {}
     for name, truth in truths.items():
         items = per_file.setdefault(name, [])
@@ -376,7 +374,7 @@ def run_qa(files: list[Path], truths: dict[str, dict], doc_ids: dict[str, str], 
             item["hits"] = len(hits)
             items.append(item)
     failed = [f.model_dump() for f in report.failed]
-    cv = shape_cv(truths, doc_ids, wide)
+    cv = shape_cv(truths, doc_ids, settings)
     return {
         "files": per_file, "ingest_seconds": ingest_seconds, "chunks": report.chunks_added, "failed": failed,
         "shape_cv": cv,
@@ -626,7 +624,7 @@ def report(folder: Path, rows: dict, speed: dict, pages: dict[str, int], qa: dic
     print("\nLeakage rows count chunks (of all chunks of the files with such truth); target 0.")
     print(
         "QA is scored for the rag reader only (there is no public API that ingests Paper objects): the top 5 hits "
-        "of the paper (retrieve.per_paper raised to 5), and the extractive answer with the default settings."
+        "of the paper and the extractive answer, with the default settings."
     )
     if qa:
         cv = qa["shape_cv"]

@@ -7,7 +7,8 @@ collection without it (a Chroma server written from another host).
 
 Fusion is per chunk: each list's scores are min-max normalised and mixed with a weight (or
 reciprocal rank fusion); papers are then ranked by their best chunk, and at most ``per_paper``
-chunks of one paper are kept so the evidence spans papers. Before the dense search the query's vector
+chunks of one paper are kept so the evidence spans papers (when the other papers cannot fill the list, a
+question asked of one paper or a few, their further chunks fill it). Before the dense search the query's vector
 goes through the linear map fitted for its form (claim or question; ``rag/query_adapter_v1.json``,
 ``python -m evals.fit_adapter``): the stored chunk vectors stay as they are.
 
@@ -215,20 +216,11 @@ class Retriever:
     def search(
         self, query: str, k: int | None = None, filters: Filters | None = None, system: System = "hybrid"
     ) -> list[Evidence]:
-        """The ``k`` best evidence chunks for ``query`` (at most ``per_paper`` per paper)."""
+        """The ``k`` best evidence chunks for ``query``: at most ``per_paper`` of one paper while other papers
+        can fill the list, then the best of the rest (a question asked of one paper gets ``k`` of its chunks)."""
         k = k or self.opts.k
-        fused = self._fused(query, filters, system)
-        evidence: list[Evidence] = []
-        per_paper: dict[str, int] = {}
-        for item in fused:
-            doc = item["chunk"].doc_id
-            if per_paper.get(doc, 0) >= self.opts.per_paper:
-                continue
-            per_paper[doc] = per_paper.get(doc, 0) + 1
-            evidence.append(Evidence(rank=len(evidence) + 1, **item))
-            if len(evidence) == k:
-                break
-        return evidence
+        kept, rest = spread(self._fused(query, filters, system), k, self.opts.per_paper)
+        return [Evidence(rank=rank, **item) for rank, item in enumerate(kept + rest[: k - len(kept)], start=1)]
 
     def rank_papers(
         self, query: str, k: int = 100, filters: Filters | None = None, system: System = "hybrid"
@@ -285,6 +277,21 @@ def fuse(
         scored.append({**item, "score": score})
     scored.sort(key=lambda it: -it["score"])
     return scored
+
+
+def spread(fused: list[dict[str, Any]], k: int, per_paper: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The first ``k`` of ``fused`` (best first) with at most ``per_paper`` of one paper, and the rest in order."""
+    kept: list[dict[str, Any]] = []
+    rest: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    for item in fused:
+        doc = item["chunk"].doc_id
+        if len(kept) == k or counts.get(doc, 0) >= per_paper:
+            rest.append(item)
+            continue
+        counts[doc] = counts.get(doc, 0) + 1
+        kept.append(item)
+    return kept, rest
 
 
 def papers_by_best_chunk(fused: list[dict[str, Any]]) -> list[tuple[str, float]]:

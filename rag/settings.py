@@ -125,7 +125,13 @@ class RetrieveSettings(BaseModel):
         le=5,
         description="Extra copies of the title in the BM25 text (title boosting; measured no gain on SciFact, so off).",
     )
-    per_paper: int = Field(2, ge=1, le=50, description="At most this many chunks of one paper in the results.")
+    per_paper: int = Field(
+        2,
+        ge=1,
+        le=50,
+        description="At most this many chunks of one paper in the results while other papers can fill them; a "
+        "question asked of one paper (or a few) gets `k` of its chunks.",
+    )
     query_adapter: bool = Field(
         True,
         description="Map the query's vector through the bundled linear adapter of its form (claim or question) "

@@ -393,3 +393,23 @@ def test_a_scanned_page_inside_a_text_pdf_is_read_by_ocr(tmp_path):
     (paper,) = list(read_path(mixed, ocr=True))
     ocr_sections = [s for s in paper.sections if s.title == "Page 2 (OCR)"]
     assert ocr_sections and "falls" in ocr_sections[0].text.lower() and paper.report and paper.report.ocr_used
+
+
+def test_a_question_asked_of_one_paper_reads_more_than_two_of_its_chunks(settings):
+    """The per-paper cap spreads evidence over papers; asked of one paper, its further chunks fill the list, and
+    the extractive answer states the counted answer ("ten participants") though other sentences score higher."""
+    from rag.indexing import Indexer
+    from rag.pipeline import answer
+    from rag.retrieve import Retriever
+    from rag.store import Store
+    from rag.types import Filters
+
+    pdf = shared("pdfs/dev", "papermage_2302.07302v1.pdf")
+    Indexer(Store(settings)).ingest([pdf], collection="one")
+    (doc_id,) = {e.chunk.doc_id for e in Retriever(settings, collection="one").search("CiteSee", k=3)}
+    question = "How many participants took part in CiteSee's Study 1 lab study, and how much was each compensated?"
+    only = Filters(doc_ids=[doc_id])
+    hits = Retriever(settings, collection="one").search(question, filters=only)
+    assert len(hits) == settings.retrieve.k > settings.retrieve.per_paper
+    a = answer(question, collection="one", settings=settings, filters=only, drafter="extractive")
+    assert "ten participants" in a.markdown and "$35 USD" in a.markdown

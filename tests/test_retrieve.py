@@ -49,6 +49,23 @@ def test_evidence_carries_scores_and_is_diverse(store):
     assert max(per_paper.values()) <= store.settings.retrieve.per_paper
 
 
+def test_spread_caps_a_paper_while_others_can_fill_the_list():
+    from rag.retrieve import spread
+    from rag.types import Chunk
+
+    def item(doc, i):
+        return {
+            "chunk": Chunk(chunk_id=f"{doc}{i}", doc_id=doc, text="t", index=i, n_chunks=9, n_tokens=1, paper_hash="h")
+        }
+
+    fused = [item("a", 0), item("a", 1), item("a", 2), item("b", 0), item("a", 3), item("c", 0)]
+    kept, rest = spread(fused, 4, 2)
+    assert [it["chunk"].chunk_id for it in kept] == ["a0", "a1", "b0", "c0"]
+    assert [it["chunk"].chunk_id for it in rest] == ["a2", "a3"]
+    kept, rest = spread(fused[:3], 4, 2)  # one paper only: the cap leaves room, its third chunk comes next
+    assert [it["chunk"].chunk_id for it in kept + rest] == ["a0", "a1", "a2"]
+
+
 def test_doc_id_and_year_filters(store, scifact_slice, tmp_path):
     recs = records(scifact_slice)
     retriever = Retriever(store=store, collection="sci")

@@ -71,3 +71,15 @@ def test_with_citation_goes_before_final_punctuation():
     assert with_citation("It rose.", 3) == "It rose [3]."
     assert with_citation("Did it rise? ", 2) == "Did it rise [2]?"
     assert with_citation("No full stop", 1) == "No full stop [1]."
+
+
+def test_a_list_items_bullet_is_not_part_of_its_sentence():
+    from rag.lang.roles import chunk_sentences
+    from rag.types import Chunk
+
+    text = "Our corpus is large.\n• Size: The corpus contains 16.4B tokens. ▪ It is balanced across fields."
+    chunk = Chunk(chunk_id="c", doc_id="d", text=text, index=0, n_chunks=1, n_tokens=20, paper_hash="h")
+    sentences = [t for t, _, _ in chunk_sentences(chunk)]
+    assert "Size: The corpus contains 16.4B tokens." in sentences
+    assert not any(t.startswith(("•", "▪")) for t in sentences)
+    assert all(t in text for t in sentences)  # still the source's own words, so a quote of it is found

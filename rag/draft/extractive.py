@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.lang.asks import answer_shape
 from rag.lang.citations import SourceNumbers, with_citation
 from rag.lang.lexicon import WORD, is_topic_word, overlap, stem, title_from_question, title_word, topic_stems
 from rag.lang.roles import LIMIT_CUES, OBJECTIVE, chunk_sentences
@@ -157,6 +158,12 @@ class ExtractiveDrafter:
             shared = overlap(q_terms, topic_stems(s.text))
             s.vec = v
             s.rel = _MEANING * float(v @ q) + (1 - _MEANING) * shared
+        shape = answer_shape(question)
+        if shape is not None:  # "24 participants" answers "How many participants …?" however its other words score
+            top = max(s.rel for s in sents)
+            for s in sents:
+                if shape.search(s.text):
+                    s.rel = top
 
     def _pick(self, pool: list[_Sent], n: int, per_paper: int) -> list[_Sent]:
         """Maximal marginal relevance: relevant, but not repeating what was already chosen."""

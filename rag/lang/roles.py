@@ -74,6 +74,8 @@ def strip_label(text: str) -> str:
     return text[label.end() :] if label else text
 
 
+_LIST_MARK = re.compile(r"^\s*[•◦▪▫‣∙●○■□►▸–—*]\s+")  # a list item's bullet: not a word of its sentence
+
 SECTION_PATH = " — "
 """Joins a nested section's headings, parent first (``RESULTS — PRKRA is a target``): the parent says the role."""
 _NUMBERING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.)\s+")
@@ -115,6 +117,7 @@ def chunk_sentences(chunk: Chunk) -> list[tuple[str, str, float]]:
     role_from_label = section_role(chunk.section)
     for j, (a, b) in enumerate(spans):
         text = chunk.text[a:b]
+        text = _LIST_MARK.sub("", text)  # "• Size: The corpus contains …" is the sentence "Size: The corpus …"
         label = _LABEL.match(text)
         if label and label.group(1).strip().lower() in _ROLE_OF_LABEL:
             role_from_label = _ROLE_OF_LABEL[label.group(1).strip().lower()]
