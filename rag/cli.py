@@ -28,6 +28,9 @@ CollectionOpt = Annotated[
     str | None, typer.Option("--collection", "-c", help="Collection name (default: RAG_COLLECTION or 'papers').")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+YearMinOpt = Annotated[int | None, typer.Option(help="Earliest publication year.")]
+YearMaxOpt = Annotated[int | None, typer.Option(help="Latest publication year.")]
+DocIdOpt = Annotated[list[str] | None, typer.Option("--doc-id", help="Only these papers (repeatable).")]
 PresetOpt = Annotated[str | None, typer.Option("--preset", help=f"Settings preset: {', '.join(PRESETS)}.")]
 
 
@@ -178,9 +181,9 @@ def search(
     query: Annotated[str, typer.Argument(help="What to look for.")],
     k: Annotated[int, typer.Option("--k", "-k", help="Evidence chunks to return.")] = 10,
     collection: CollectionOpt = None,
-    year_min: Annotated[int | None, typer.Option(help="Earliest publication year.")] = None,
-    year_max: Annotated[int | None, typer.Option(help="Latest publication year.")] = None,
-    doc_id: Annotated[list[str] | None, typer.Option("--doc-id", help="Only these papers (repeatable).")] = None,
+    year_min: YearMinOpt = None,
+    year_max: YearMaxOpt = None,
+    doc_id: DocIdOpt = None,
     system: Annotated[str, typer.Option(help="hybrid, bm25 or dense.")] = "hybrid",
     as_json: JsonOpt = False,
 ) -> None:
@@ -463,6 +466,9 @@ def ask(
     question: Annotated[str, typer.Argument(help="Your research question.")],
     collection: CollectionOpt = None,
     drafter: Annotated[str, typer.Option(help="auto (LLM if configured), llm, or extractive.")] = "auto",
+    year_min: YearMinOpt = None,
+    year_max: YearMaxOpt = None,
+    doc_id: DocIdOpt = None,
     as_json: JsonOpt = False,
     plain: Annotated[bool, typer.Option("--plain", help="Print the raw Markdown instead of rendering it.")] = False,
     find_: Annotated[
@@ -479,14 +485,16 @@ def ask(
 ) -> None:
     """Answer a question with a sectioned, cited synthesis of the collection's papers."""
     from rag.pipeline import answer, pipeline_for
+    from rag.types import Filters
 
     if drafter not in ("auto", "llm", "extractive"):
         err.print(f"[bold red]error:[/] unknown drafter {drafter!r}")
         raise typer.Exit(2)
+    filters = Filters(year_min=year_min, year_max=year_max, doc_ids=doc_id)
     if estimate:
         try:
             settings = Settings()
-            guess = pipeline_for(settings).estimate(question, collection=collection, settings=settings)
+            guess = pipeline_for(settings).estimate(question, collection=collection, settings=settings, filters=filters)
         except RagError as exc:
             _fail(exc)
         if as_json:
@@ -500,7 +508,9 @@ def ask(
             found = _run_find(_find_request(question, [], source, max_, since, full_text), collection, not as_json)
             err.print(("[yellow]" if found.offline else "[dim]") + escape(found.note))
         with Working(err, enabled=not as_json) as working:
-            result = answer(question, collection=collection, drafter=drafter, find=found, on_stage=working.stage)
+            result = answer(
+                question, collection=collection, drafter=drafter, find=found, filters=filters, on_stage=working.stage
+            )
     except RagError as exc:
         _fail(exc)
     if as_json:

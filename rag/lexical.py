@@ -195,6 +195,18 @@ class LexicalIndex:
             return None
         return [str(searcher.doc(addr)["chunk_id"][0]) for _, addr in hits]
 
+    def papers_missing(self, doc_ids: Sequence[str]) -> list[str]:
+        """Those of ``doc_ids`` with no chunk in the index, in the order given."""
+        import tantivy
+
+        self.index.reload()
+        searcher = self.index.searcher()
+        return [
+            doc
+            for doc in dict.fromkeys(doc_ids)
+            if not searcher.search(tantivy.Query.term_query(self.schema, "doc_id", doc), limit=1, count=False).hits
+        ]
+
     def chunk_ids(self) -> set[str]:
         """Every chunk id in the index (to compare with Chroma's)."""
         import tantivy

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from rag.embed import Embedder
+from rag.errors import InputError
 from rag.lang.asks import Form, answer_shape, question_form
 from rag.lexical import LexicalIndex, open_lexical
 from rag.params import ADAPTER_FILE, QueryAdapter, bundled
@@ -125,6 +126,17 @@ class Retriever:
             lex.delete(sorted(indexed - stored))
             lex.commit()
             lex.record(revision)
+
+    def _known(self, doc_ids: list[str], revision: str) -> None:
+        """A filter naming a paper the collection lacks (a typo, another collection's id) is an input error, not
+        an empty answer. Checked only while the lexical index is level with the collection: else a paper just
+        written by another process could look missing."""
+        index = self.lexical(revision)
+        if self._level_at != revision:
+            return
+        if missing := index.papers_missing(doc_ids):
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise InputError("doc_ids", f"no paper {shown} in collection {self.name!r} (`rag papers` lists them)")
 
     def _count(self, revision: str) -> int:
         """The collection's chunk count, read once per revision (Chroma counts rows: 32 ms at 500k chunks)."""
@@ -242,6 +254,8 @@ class Retriever:
         ``dense_score``/``dense_rank`` and ``bm25_score``/``bm25_rank`` where that retriever found it."""
         n = n or self.opts.candidates
         revision = self.store.revision(self.name)  # read once: the count and the lexical index both follow it
+        if filters is not None and filters.doc_ids:
+            self._known(filters.doc_ids, revision)
         items: dict[str, dict[str, Any]] = {}
         if system in ("hybrid", "dense"):
             for rank, (cid, score, doc, meta) in enumerate(self._dense(query, n, filters, revision), start=1):

@@ -66,6 +66,23 @@ def test_ask_json_offline(settings, scifact_slice, monkeypatch):
     assert data["drafter"] == "extractive" and data["sources"] and data["markdown"].startswith("# ")
 
 
+def test_ask_one_paper_and_an_unknown_paper_is_an_error(settings, scifact_slice, monkeypatch):
+    monkeypatch.setenv("RAG_HOME", str(settings.home))
+    assert runner.invoke(app, ["ingest", str(scifact_slice), "-c", "cli-test", "--no-progress"]).exit_code == 0
+    first, second = (json.loads(line) for line in scifact_slice.read_text().splitlines()[:2])
+    for question in (first["title"], second["title"]):  # the first paper's own title finds it only unfiltered
+        result = runner.invoke(app, ["ask", question, "-c", "cli-test", "--doc-id", second["doc_id"], "--json"])
+        assert result.exit_code == 0, result.output
+        assert {s["doc_id"] for s in json.loads(result.stdout)["sources"]} <= {second["doc_id"]}
+    assert json.loads(result.stdout)["sources"]
+    for command in ("ask", "search"):
+        result = runner.invoke(
+            app, [command, "cells", "-c", "cli-test", "--doc-id", second["doc_id"], "--doc-id", "pubmed:0"]
+        )
+        assert result.exit_code == 2
+        assert "doc_ids: no paper pubmed:0 in collection 'cli-test'" in result.stderr
+
+
 def test_eval_without_the_eval_extra_says_what_to_install(monkeypatch, tmp_path):
     import sys
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rag.adapters import LangChainEmbeddings, LangChainRetriever
+from rag.errors import InputError
 from rag.indexing import Indexer
 from rag.lang.asks import question_form
 from rag.retrieve import Retriever, chroma_where, query_adapters
@@ -111,7 +112,6 @@ def test_filtered_dense_search_is_chromas_filtered_search(tmp_path):
         Filters(doc_ids=[recs[3]["doc_id"]]),
         Filters(doc_ids=[r["doc_id"] for r in recs[::7]]),
         Filters(doc_ids=[r["doc_id"] for r in recs[::7]], year_min=2000),
-        Filters(doc_ids=["no:such-paper"]),
     ]
     # overfetch 1: a year filter nearly always falls back to Chroma's; 20: nearly never. exact_max_chunks 0:
     # papers always through Chroma's filter
@@ -133,6 +133,8 @@ def test_filtered_dense_search_is_chromas_filtered_search(tmp_path):
                 assert [e.chunk.chunk_id for e in hits] == want["ids"][0], where
                 # the exact path scores in numpy, Chroma in its own float32 kernels: equal to ~1e-6, not bitwise
                 assert [e.score for e in hits] == pytest.approx([1 - d for d in want["distances"][0]], abs=1e-5), where
+    with pytest.raises(InputError, match="no paper no:such-paper in collection 'dated'"):  # not an empty list
+        retriever.search(questions[0], filters=Filters(doc_ids=[recs[3]["doc_id"], "no:such-paper"]))
 
 
 def test_bm25_index_follows_ingest_reingest_and_delete(store, tmp_path):
