@@ -135,6 +135,20 @@ def test_answer_endpoint_and_unknown_collection(server):
     assert status == 200 and body["sources"] and body["markdown"].startswith("# ")
     status, body = post(f"{server}/v1/answer", json.dumps({"question": QUESTION, "collection": "nope-nope"}).encode())
     assert status == 404 and body["error"]["code"] == "collection_not_found"
+    paper = post(f"{server}/v1/answer", json.dumps({"question": QUESTION}).encode())[1]
+    doc = paper["sources"][-1]["doc_id"]
+    status, body = post(
+        f"{server}/v1/answer", json.dumps({"question": QUESTION, "filters": {"doc_ids": [doc]}}).encode()
+    )
+    assert status == 200 and {s["doc_id"] for s in body["sources"]} == {doc}
+    status, body = post(
+        f"{server}/v1/answer", json.dumps({"question": QUESTION, "filters": {"doc_ids": ["x:1"]}}).encode()
+    )
+    assert status == 400 and "no paper x:1 in collection 'papers'" in body["error"]["message"]
+    status, body = post(
+        f"{server}/v1/answer", json.dumps({"question": QUESTION, "filters": {"year_min": True}}).encode()
+    )
+    assert status == 400 and "year_min" in body["error"]["message"]
 
 
 def test_concurrency_limit_answers_or_429(server):

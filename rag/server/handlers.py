@@ -72,6 +72,8 @@ class Handlers:
             overrides: dict[str, Any] = {"evidence_k": body.k} if body.k else {}
             if body.find:
                 overrides["find"] = body.find
+            if body.filters:
+                overrides["filters"] = body.filters
             return await self.run(body.question, body.collection or self.collection_for(None), **overrides)
 
     async def chat(self, body: ChatRequest) -> Any:

@@ -16,7 +16,7 @@ from rag.errors import (
     SourceUnavailableError,
     StoreUnavailableError,
 )
-from rag.types import Answer, FindRequest
+from rag.types import Answer, Filters, FindRequest
 
 
 class ChatMessage(BaseModel):
@@ -49,6 +49,9 @@ class AnswerRequest(BaseModel):
         None,
         description="Search PubMed, Europe PMC, OpenAlex, arXiv first and store what they find: `true` searches "
         "for the question; an object sets query, sources, max_results, since, full_text.",
+    )
+    filters: Filters | None = Field(
+        None, description="Only some papers: `doc_ids` (a paper the collection lacks is a 400), `year_min`, `year_max`."
     )
 
 

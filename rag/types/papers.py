@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 Progress = Callable[[int], None]
 """Called with the number of items just processed."""
@@ -248,13 +248,16 @@ class CollectionStats(BaseModel):
 class Filters(BaseModel):
     """Restrict retrieval to some papers."""
 
-    year_min: int | None = Field(
+    # strict: a JSON `true` is not the year 1, nor `2015` the paper id "2015" (requests reach it as JSON)
+    year_min: StrictInt | None = Field(
         None, description="Earliest publication year (inclusive); papers without a year are excluded."
     )
-    year_max: int | None = Field(
+    year_max: StrictInt | None = Field(
         None, description="Latest publication year (inclusive); papers without a year are excluded."
     )
-    doc_ids: list[str] | None = Field(None, description="Only these papers.")
+    doc_ids: list[StrictStr] | None = Field(
+        None, description="Only these papers; one the collection lacks is an input error."
+    )
 
     @property
     def empty(self) -> bool:
