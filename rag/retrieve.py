@@ -131,8 +131,8 @@ class Retriever:
         """A filter naming a paper the collection lacks (a typo, another collection's id) is an input error, not
         an empty answer. Checked only while the lexical index is level with the collection: else a paper just
         written by another process could look missing."""
-        index = self.lexical(revision)
-        if self._level_at != revision:
+        index = self._level_index(revision)
+        if index is None:
             return
         if missing := index.papers_missing(doc_ids):
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
@@ -167,10 +167,14 @@ class Retriever:
     def _within(self, filters: Filters, revision: str) -> list[str] | None:
         """The ids of the chunks inside ``filters``, from the lexical index when it is level with the
         collection and they are at most ``exact_max_chunks``; else None."""
+        index = self._level_index(revision)
+        return None if index is None else index.chunk_ids_within(filters, self.opts.exact_max_chunks)
+
+    def _level_index(self, revision: str) -> LexicalIndex | None:
+        """The lexical index when it is level with the collection at ``revision`` (what a filter's lookups may
+        trust), else None: another writer's step is not in it yet."""
         index = self.lexical(revision)  # which records the revision it was found level at
-        if self._level_at != revision:
-            return None
-        return index.chunk_ids_within(filters, self.opts.exact_max_chunks)
+        return index if self._level_at == revision else None
 
     def _exact(self, vector: Any, n: int, ids: list[str]) -> list[tuple[str, float, str, dict[str, Any]]]:
         """A filter to a few papers, searched exactly: the query against their chunks' own vectors, fetched
@@ -231,8 +235,8 @@ class Retriever:
         """The ``k`` best evidence chunks for ``query``: at most ``per_paper`` of one paper while other papers
         can fill the list, then the best of the rest (a question asked of one paper gets ``k`` of its chunks)."""
         k = k or self.opts.k
-        kept, rest = spread(self._fused(query, filters, system), k, self.opts.per_paper)
-        return [Evidence(rank=rank, **item) for rank, item in enumerate(kept + rest[: k - len(kept)], start=1)]
+        chosen = spread(self._fused(query, filters, system), k, self.opts.per_paper)
+        return [Evidence(rank=rank, **item) for rank, item in enumerate(chosen, start=1)]
 
     def rank_papers(
         self, query: str, k: int = 100, filters: Filters | None = None, system: System = "hybrid"
@@ -293,19 +297,22 @@ def fuse(
     return scored
 
 
-def spread(fused: list[dict[str, Any]], k: int, per_paper: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The first ``k`` of ``fused`` (best first) with at most ``per_paper`` of one paper, and the rest in order."""
+def spread(fused: list[dict[str, Any]], k: int, per_paper: int) -> list[dict[str, Any]]:
+    """The ``k`` best of ``fused`` (best first) with at most ``per_paper`` of one paper while other papers can fill
+    them; when they cannot, the best of the chunks the cap passed over."""
     kept: list[dict[str, Any]] = []
-    rest: list[dict[str, Any]] = []
+    passed: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     for item in fused:
         doc = item["chunk"].doc_id
-        if len(kept) == k or counts.get(doc, 0) >= per_paper:
-            rest.append(item)
+        if counts.get(doc, 0) >= per_paper:
+            passed.append(item)
             continue
         counts[doc] = counts.get(doc, 0) + 1
         kept.append(item)
-    return kept, rest
+        if len(kept) == k:
+            return kept
+    return kept + passed[: k - len(kept)]
 
 
 def papers_by_best_chunk(fused: list[dict[str, Any]]) -> list[tuple[str, float]]:

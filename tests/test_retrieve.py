@@ -60,11 +60,11 @@ def test_spread_caps_a_paper_while_others_can_fill_the_list():
         }
 
     fused = [item("a", 0), item("a", 1), item("a", 2), item("b", 0), item("a", 3), item("c", 0)]
-    kept, rest = spread(fused, 4, 2)
-    assert [it["chunk"].chunk_id for it in kept] == ["a0", "a1", "b0", "c0"]
-    assert [it["chunk"].chunk_id for it in rest] == ["a2", "a3"]
-    kept, rest = spread(fused[:3], 4, 2)  # one paper only: the cap leaves room, its third chunk comes next
-    assert [it["chunk"].chunk_id for it in kept + rest] == ["a0", "a1", "a2"]
+    assert [it["chunk"].chunk_id for it in spread(fused, 4, 2)] == ["a0", "a1", "b0", "c0"]
+    # the other papers cannot fill six: the chunks the cap passed over follow, in their order
+    assert [it["chunk"].chunk_id for it in spread(fused, 6, 2)] == ["a0", "a1", "b0", "c0", "a2", "a3"]
+    # one paper only: the cap leaves room, its third chunk comes next
+    assert [it["chunk"].chunk_id for it in spread(fused[:3], 4, 2)] == ["a0", "a1", "a2"]
 
 
 def test_doc_id_and_year_filters(store, scifact_slice, tmp_path):
